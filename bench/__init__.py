@@ -1,0 +1,1 @@
+"""Benchmarks of canvascap: latency, accuracy and cost, measured on real speech."""

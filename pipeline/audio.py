@@ -1,0 +1,21 @@
+"""Audio constants and conversions shared by sources and stages."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["SAMPLE_RATE", "pcm16_to_float", "float_to_pcm16"]
+
+SAMPLE_RATE = 16_000
+"""Every stage after a source works on 16 kHz mono, the rate Whisper and webrtcvad use."""
+
+
+def pcm16_to_float(pcm: bytes) -> np.ndarray:
+    """s16le bytes to float32 samples in [-1, 1)."""
+    return np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+
+
+def float_to_pcm16(samples: np.ndarray) -> bytes:
+    """float32 samples to s16le bytes, clipping out-of-range values."""
+    clipped = np.clip(samples, -1.0, 32767 / 32768)
+    return (clipped * 32768.0).astype("<i2").tobytes()

@@ -1,0 +1,267 @@
+"""The ``canvascap`` command: live captions, whole-file transcripts, device listing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import PipelineConfig, load_config
+from pipeline.errors import StageFailed, UserError
+from pipeline.session import run_session
+
+__all__ = ["main"]
+
+log = logging.getLogger("canvascap")
+
+FORMATS = ("txt", "srt", "vtt", "json")
+
+
+def demo_clip() -> Path:
+    """The bundled public-domain clip (JFK, 1961) that ``canvascap demo`` plays."""
+    return Path(str(resources.files("pipeline").joinpath("assets/jfk.flac")))
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        metavar="NAME|PATH",
+        help="Whisper model: tiny.en or base (built in, offline), any faster-whisper "
+        "model name (downloaded on first use), or a CTranslate2 model folder",
+    )
+    parser.add_argument(
+        "--lang",
+        metavar="auto|CODE",
+        help="spoken language, e.g. en, es, de; 'auto' detects it per utterance "
+        "(non-English needs a multilingual model such as base)",
+    )
+    parser.add_argument(
+        "--task",
+        choices=("transcribe", "translate"),
+        help="'translate' gives Whisper's own translation of the speech into English "
+        "(needs a multilingual model such as base)",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="a YAML preset (default: the built-in default.yaml)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any preset value, e.g. --set asr.beam_size=3 or "
+        "--set vad.hangover_ms=400 (repeatable)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one sub-command per job."""
+    parser = argparse.ArgumentParser(
+        prog="canvascap",
+        description="Real-time captions from a microphone, system audio or a file.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="live captions from the microphone or a file",
+        description="Caption live audio from the microphone (default) or a file, show the "
+        "captions in the terminal, and write a transcript. Ctrl-C stops after the last "
+        "words; a second Ctrl-C quits at once.",
+    )
+    run.add_argument(
+        "--input", metavar="FILE", help="caption this audio/video file instead of the microphone"
+    )
+    run.add_argument(
+        "--device",
+        metavar="NAME|INDEX",
+        help="input device by index or part of its name (see 'canvascap devices')",
+    )
+    run.add_argument(
+        "--realtime",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --input, play the file at 1x speed as if live (default: on)",
+    )
+    _add_session_options(run)
+    _add_model_options(run)
+
+    demo = commands.add_parser(
+        "demo",
+        help="live captions of a bundled speech clip (no microphone needed)",
+        description="Caption a bundled public-domain recording (JFK, 1961) in real time, "
+        "exactly as 'canvascap run --input' would.",
+    )
+    _add_session_options(demo)
+    _add_model_options(demo)
+
+    transcribe = commands.add_parser(
+        "transcribe",
+        help="transcribe a whole file as fast as possible",
+        description="Transcribe a whole audio or video file. Progress goes to stderr; the "
+        "transcript goes to stdout, or to a file with -o.",
+    )
+    transcribe.add_argument("file", metavar="FILE", help="audio or video file")
+    transcribe.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="output format (default: from the -o suffix, else txt)",
+    )
+    transcribe.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
+    _add_model_options(transcribe)
+
+    commands.add_parser(
+        "devices",
+        help="list audio input devices",
+        description="List audio input devices; '*' marks the default.",
+    )
+    return parser
+
+
+def _add_session_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out", metavar="DIR", help="folder for transcripts (default: ./transcripts)"
+    )
+    parser.add_argument(
+        "--session", metavar="NAME", help="transcript file name (default: date and time)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``canvascap`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+        format="canvascap: %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "devices":
+            return _devices()
+        if args.command == "transcribe":
+            return _transcribe(args)
+        return _run(args)
+    except UserError as error:
+        print(f"canvascap: error: {error}", file=sys.stderr)
+        return 2
+    except StageFailed as error:
+        log.debug("stage failure", exc_info=error.error)
+        print(f"canvascap: {error}", file=sys.stderr)
+        return 1
+
+
+def _devices() -> int:
+    from stages.mic import list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        print("no audio input devices found", file=sys.stderr)
+        return 1
+    for device in devices:
+        mark = "*" if device.is_default else " "
+        print(
+            f"{mark} {device.index:3d}  {device.name}  ({device.channels} ch, "
+            f"{device.default_samplerate:.0f} Hz)"
+        )
+    return 0
+
+
+def _model_overrides(args: argparse.Namespace) -> list[str]:
+    overrides = []
+    for flag, key in (("model", "model"), ("lang", "language"), ("task", "task")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(f"asr.{key}={json.dumps(value)}")
+    return overrides
+
+
+def _session_name(args: argparse.Namespace, input_path: str | None) -> str:
+    if getattr(args, "session", None):
+        return str(args.session)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{Path(input_path).stem}" if input_path else stamp
+
+
+def _file_source(path: str, realtime: bool) -> list[str]:
+    source = {"use": "source.file", "options": {"path": path, "realtime": realtime}}
+    overrides = [f"stages.source={json.dumps(source)}"]
+    if not realtime:
+        # Read faster than real time, the audio edge must wait rather than drop.
+        overrides.append("stages.vad.inbox.policy=block")
+    return overrides
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipeline.runner import Pipeline
+    from pipeline.stage import Context
+
+    input_path = str(demo_clip()) if args.command == "demo" else args.input
+    overrides: list[str] = []
+    if input_path:
+        realtime = True if args.command == "demo" or args.realtime is None else args.realtime
+        overrides += _file_source(input_path, realtime)
+    elif getattr(args, "device", None) is not None:
+        overrides.append(f"stages.source.options.device={json.dumps(args.device)}")
+    if args.out:
+        overrides.append(f"sinks.transcript.options.out_dir={json.dumps(args.out)}")
+    config = load_config(args.config, overrides + _model_overrides(args) + args.overrides)
+    ctx = Context(session=_session_name(args, input_path))
+    pipeline = Pipeline.build(config, ctx)
+    what = input_path or "the microphone"
+    status = run_session(
+        pipeline,
+        on_ready=lambda: print(f"canvascap: captioning {what}; Ctrl-C stops", file=sys.stderr),
+        on_stop=lambda: print(
+            "canvascap: stopping after the last words (Ctrl-C again to quit now)", file=sys.stderr
+        ),
+    )
+    for node in pipeline.nodes:
+        paths = getattr(node.stage, "paths", None)
+        if paths:
+            written = ", ".join(str(p) for p in paths if p.exists())
+            if written:
+                print(f"canvascap: transcript: {written}", file=sys.stderr)
+    return status
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    from pipeline import formats
+    from pipeline.runner import Pipeline
+    from pipeline.stage import Context
+    from stages.collect import CollectSink
+
+    fmt = args.format or (Path(args.output).suffix.lstrip(".") if args.output else "txt")
+    if fmt not in FORMATS:
+        raise UserError(
+            f"unknown output format '{fmt}': use --format with one of {', '.join(FORMATS)}"
+        )
+    overrides = _file_source(args.file, realtime=False) + ["vad.partial_every_ms=0"]
+    config = load_config(args.config, overrides + _model_overrides(args) + args.overrides)
+    config = PipelineConfig.model_validate({**config.model_dump(), "sinks": {}})
+    ctx = Context(session=_session_name(args, args.file))
+    collector = CollectSink(progress=sys.stderr.isatty())
+    pipeline = Pipeline.build(config, ctx, extra_sinks={"collect": collector})
+    collector.duration_s = lambda: getattr(pipeline.nodes[0].stage, "duration_s", None)
+    status = run_session(pipeline)
+    render: dict[str, Any] = {
+        "txt": formats.to_text,
+        "srt": formats.to_srt,
+        "vtt": formats.to_vtt,
+        "json": formats.to_json,
+    }
+    text = render[fmt](collector.finals)
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise UserError(f"cannot write {args.output}: {error.strerror}") from None
+    else:
+        sys.stdout.write(text)
+    return status

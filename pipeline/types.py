@@ -1,0 +1,97 @@
+"""Messages that flow between stages.
+
+Three message types carry everything: raw audio (`AudioFrame`), snapshots of one spoken
+segment (`Utterance`) and caption revisions (`Caption`). Media time (`start_s`, `end_s`) is
+the sample index over the rate, so it is the same on every run of a file; `origin_ns` is
+the wall-clock time at which the newest audio in the message was captured, the origin
+for every latency figure.
+
+Invariants kept along every edge: `(id, rev)` only increases, revisions may be skipped
+but never reordered, and a final is the last revision of its id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+__all__ = ["AudioFrame", "Caption", "Keyed", "Utterance", "Word"]
+
+
+class Keyed(Protocol):
+    """What a coalescing channel needs to know about an item."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def final(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFrame:
+    """A short block of 16-bit little-endian mono PCM from a source."""
+
+    pcm: bytes
+    sample_rate: int
+    start_s: float
+    origin_ns: int
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the frame in seconds."""
+        return len(self.pcm) / 2 / self.sample_rate
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Utterance:
+    """A snapshot of one speech segment, from its start up to now.
+
+    Revisions `rev = 0, 1, 2, ...` are partial snapshots while the person is still
+    speaking; `final=True` marks the last one (end of speech, forced split, or end of
+    stream). `audio` is float32 at 16 kHz.
+    """
+
+    id: int
+    rev: int
+    final: bool
+    audio: np.ndarray
+    start_s: float
+    end_s: float
+    origin_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One recognised word with its media-time span."""
+
+    text: str
+    start_s: float
+    end_s: float
+    probability: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Caption:
+    """One revision of one caption line, keyed by `(id, lang)`.
+
+    `source` is the recognised text in the spoken language; `text` is what to show in
+    `lang` (the same as `source` when nothing translated it). `stable_chars` is the
+    length of the prefix of `text` that later revisions will not change, so displays
+    can keep those words still. An empty final `text` retracts a caption whose partials
+    were shown but which turned out not to be speech.
+    """
+
+    id: int
+    rev: int
+    final: bool
+    source: str
+    text: str
+    lang: str
+    start_s: float
+    end_s: float
+    origin_ns: int
+    stable_chars: int = 0
+    words: tuple[Word, ...] = field(default=())

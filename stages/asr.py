@@ -1,0 +1,321 @@
+"""Streaming speech recognition: partial captions while a person speaks, one final after.
+
+The stage turns each ``Utterance`` snapshot into a ``Caption`` revision through a
+``Transcriber`` (the faster-whisper adapter lives in ``asr_faster_whisper``). Three
+policies live here, free of any model library:
+
+* **Stable prefix (LocalAgreement-2).** Words on which two successive partial hypotheses
+  agree are committed and never change afterwards; later decodes are forced to start
+  with them, so words already on screen do not flicker. ``Caption.stable_chars`` tells
+  displays where the committed text ends.
+* **Speech gate.** Nothing is shown for silence, noise or music. Whisper invents short
+  captions on such audio, and no single signal is enough, so a caption must pass a
+  speech-duration check (Silero), Whisper's no-speech probability together with its
+  average log-probability, the compression ratio, and a check of the text's shape.
+  When partials were shown and the final fails the gate, an empty final retracts them.
+* **Prompt carry-over.** The tail of recent finals is passed as the prompt, so names
+  and spelling stay consistent across utterances.
+
+Inference runs in one worker thread per stage; the inbox coalesces snapshots, so a
+slow model always works on the newest audio and never on a backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.channel import Receiver, Sender
+from pipeline.stage import Context
+from pipeline.types import Caption, Utterance, Word
+
+__all__ = [
+    "AsrOptions",
+    "AsrStage",
+    "GateOptions",
+    "Transcriber",
+    "Transcript",
+    "common_word_prefix",
+    "rejection_reason",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What a transcriber heard in one snapshot, with the signals the gate needs."""
+
+    text: str
+    lang: str
+    words: tuple[Word, ...] = ()
+    no_speech_prob: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 1.0
+    speech_s: float = float("inf")
+    """Seconds of the snapshot that a neural speech detector called speech."""
+    word_probability: float = 1.0
+    """Mean probability of the words, when the transcriber times words (finals)."""
+
+
+class Transcriber(Protocol):
+    """A speech recogniser that works on one snapshot at a time (blocking)."""
+
+    def transcribe(
+        self, audio: np.ndarray, *, prompt: str, prefix: str, final: bool, language: str | None
+    ) -> Transcript: ...
+
+
+class GateOptions(BaseModel):
+    """Thresholds of the speech gate; see ``rejection_reason``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_speech_s: float = Field(0.3, ge=0)
+    no_speech_prob: float = Field(0.45, ge=0, le=1)
+    """Reject when no-speech probability is above this *and* log-probability below ..."""
+    logprob_with_no_speech: float = -0.6
+    """... this (the pair Whisper itself uses, set stricter)."""
+    min_avg_logprob: float = -1.2
+    """Reject below this whatever the no-speech probability says."""
+    max_compression_ratio: float = Field(2.4, gt=0)
+    """Above this the text is a repetition loop, not speech."""
+    short_text_speech_s: float = 1.2
+    """Lone interjections and 'thank you' style filler pass only with this much speech ..."""
+    short_text_word_probability: float = 0.7
+    """... and this mean word probability (invented filler has one near-zero word)."""
+    min_word_probability: float = 0.3
+    """Reject when the words' mean probability is below this."""
+
+
+class AsrOptions(BaseModel):
+    """Options shared by every recogniser stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    language: str = "en"
+    """A language code, or ``auto`` to detect it per utterance."""
+    prompt_chars: int = Field(0, ge=0)
+    """How much recent final text to pass as the prompt. Off by default: with small
+    models the carried text makes Whisper append sign-offs ("Thank you very much.")."""
+    commit: bool = True
+    """Use the stable-prefix rule for partials (and force finals to keep those words)."""
+    gate: GateOptions = GateOptions()
+
+
+_FILLER = {
+    "you",
+    "thank you",
+    "thanks",
+    "thank you very much",
+    "thanks for watching",
+    "bye",
+    "oh",
+    "uh",
+    "um",
+    "hmm",
+    "mm",
+    "mmm",
+    "ah",
+    "huh",
+    "woohoo",
+    "so",
+    "okay",
+    "yeah",
+    "music",
+    "applause",
+    "silence",
+    "laughter",
+    "the end",
+}
+
+
+def rejection_reason(result: Transcript, gate: GateOptions) -> str | None:
+    """Why a transcript is not speech worth showing, or ``None`` if it passes."""
+    words = re.findall(r"\w+", result.text.lower())
+    if not words:
+        return "no words"
+    if result.speech_s < gate.min_speech_s:
+        return "speech detector heard no speech"
+    no_speech = result.no_speech_prob > gate.no_speech_prob
+    if no_speech and result.avg_logprob < gate.logprob_with_no_speech:
+        return "whisper says no speech"
+    if result.avg_logprob < gate.min_avg_logprob:
+        return "low confidence"
+    if result.compression_ratio > gate.max_compression_ratio:
+        return "repetition loop"
+    if result.word_probability < gate.min_word_probability:
+        return "low word confidence"
+    if " ".join(words) in _FILLER and (
+        result.speech_s < gate.short_text_speech_s
+        or result.word_probability < gate.short_text_word_probability
+    ):
+        return "filler on little or doubtful speech"
+    if _bracketed_only(result.text):
+        return "sound description"
+    return None
+
+
+def _bracketed_only(text: str) -> bool:
+    stripped = re.sub(r"[\[(*♪][^\])*♪]*[\])*♪]", "", text)
+    return not re.search(r"\w", stripped)
+
+
+def common_word_prefix(a: list[str], b: list[str]) -> int:
+    """How many leading words two hypotheses share, ignoring case and punctuation."""
+    count = 0
+    for left, right in zip(a, b, strict=False):
+        if _norm(left) != _norm(right) or not _norm(left):
+            break
+        count += 1
+    return count
+
+
+def _norm(word: str) -> str:
+    return re.sub(r"[^\w']", "", word.lower())
+
+
+@dataclass
+class _Open:
+    """Per-utterance state while its partials are shown."""
+
+    rev: int = 0
+    committed: list[str] = field(default_factory=list)
+    previous: list[str] = field(default_factory=list)
+    lang: str | None = None
+    shown: bool = False
+
+
+class AsrStage:
+    """``asr.*``: Utterance snapshots in, Caption revisions out."""
+
+    accepts: ClassVar[type | None] = Utterance
+    emits: ClassVar[type | None] = Caption
+
+    def __init__(self, options: AsrOptions, ctx: Context, transcriber: Transcriber | None) -> None:
+        self.name = "asr"
+        self.options = options
+        self.ctx = ctx
+        self.transcriber = transcriber
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="asr")
+        self._open: dict[int, _Open] = {}
+        self._history = ""
+
+    async def prepare(self) -> None:
+        """Subclasses load their model here."""
+
+    async def run(self, inbox: Receiver[Utterance], outbox: Sender[Caption]) -> None:
+        """Transcribe each snapshot off the loop and emit the resulting revision."""
+        async for utterance in inbox:
+            caption = await self._transcribe(utterance)
+            if caption is not None:
+                await outbox.send(caption)
+
+    async def aclose(self) -> None:
+        """Let a decode still running finish in the background; drop its result."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _transcribe(self, utterance: Utterance) -> Caption | None:
+        state = self._open.setdefault(utterance.id, _Open())
+        if utterance.final:
+            del self._open[utterance.id]
+        # Partials are forced to keep committed words; a final is decoded freely with the
+        # larger beam, which is both more accurate and gives every word a timestamp.
+        commit = self.options.commit and not utterance.final
+        prefix = " ".join(state.committed) if commit else ""
+        language = None if self.options.language == "auto" else self.options.language
+        transcriber = self.transcriber
+        assert transcriber is not None
+        chars = self.options.prompt_chars
+        prompt = self._history[-chars:] if chars else ""
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(
+                self._executor,
+                lambda: transcriber.transcribe(
+                    utterance.audio,
+                    prompt=prompt,
+                    prefix=prefix,
+                    final=utterance.final,
+                    language=state.lang or language,
+                ),
+            )
+        except Exception:
+            if not utterance.final:
+                log.warning(
+                    "asr failed on partial %d.%d; skipped",
+                    utterance.id,
+                    utterance.rev,
+                    exc_info=True,
+                )
+                self.ctx.metrics.count("asr.partial_errors")
+                return None
+            raise
+        reason = rejection_reason(result, self.options.gate)
+        if reason is not None:
+            self.ctx.metrics.count("asr.rejected")
+            log.debug(
+                "utterance %d.%d rejected (%s): %r",
+                utterance.id,
+                utterance.rev,
+                reason,
+                result,
+            )
+            if utterance.final and state.shown:
+                return self._caption(utterance, state, "", result.lang, 0, ())
+            return None
+        state.lang = state.lang or result.lang
+        words = result.text.split()
+        stable_words = 0
+        if utterance.final:
+            self._history = (self._history + " " + result.text).strip()[-1000:]
+            stable_words = len(words)
+        elif self.options.commit:
+            committed = len(state.committed)
+            agreed = common_word_prefix(words[committed:-1], state.previous[committed:])
+            state.committed = words[: committed + agreed]
+            state.previous = words
+            stable_words = len(state.committed)
+        text = " ".join(words)
+        stable_chars = len(" ".join(words[:stable_words]))
+        return self._caption(utterance, state, text, result.lang, stable_chars, result.words)
+
+    def _caption(
+        self,
+        utterance: Utterance,
+        state: _Open,
+        text: str,
+        lang: str,
+        stable_chars: int,
+        words: tuple[Word, ...],
+    ) -> Caption:
+        caption = Caption(
+            id=utterance.id,
+            rev=state.rev,
+            final=utterance.final,
+            source=text,
+            text=text,
+            lang=lang,
+            start_s=utterance.start_s,
+            end_s=utterance.end_s,
+            origin_ns=utterance.origin_ns,
+            stable_chars=stable_chars,
+            words=tuple(
+                Word(
+                    w.text,
+                    utterance.start_s + w.start_s,
+                    utterance.start_s + w.end_s,
+                    w.probability,
+                )
+                for w in words
+            ),
+        )
+        state.rev += 1
+        state.shown = True
+        return caption

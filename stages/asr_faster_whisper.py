@@ -1,0 +1,181 @@
+"""``asr.faster_whisper``: the recogniser stage on faster-whisper (CTranslate2).
+
+The only module that imports ``faster_whisper``. Every call materialises the lazy
+segment generator inside the worker thread, so no decoding ever runs on the event loop.
+Segmentation is already done by the VAD stage, so faster-whisper's own VAD is off; its
+bundled Silero model is used only to measure how much of a snapshot is speech, one of
+the speech gate's signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from pipeline.audio import SAMPLE_RATE
+from pipeline.errors import UserError
+from pipeline.stage import Context
+from pipeline.types import Word
+from stages.asr import AsrOptions, AsrStage, Transcript
+from stages.whisper_models import EMBEDDED, resolve_model
+
+__all__ = ["FasterWhisperAsr", "FasterWhisperOptions", "FasterWhisperTranscriber"]
+
+log = logging.getLogger(__name__)
+
+
+class FasterWhisperOptions(AsrOptions):
+    """Options of ``asr.faster_whisper``."""
+
+    model: str = "tiny.en"
+    """``tiny.en`` or ``base`` (built in), any faster-whisper model name, or a folder."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_type: str = "auto"
+    """``auto`` means int8 on CPU and float16 on CUDA; any CTranslate2 type works."""
+    cpu_threads: int = Field(0, ge=0)
+    """0 uses every core."""
+    task: Literal["transcribe", "translate"] = "transcribe"
+    """``translate`` gives Whisper's own speech translation into English."""
+    beam_size: int = Field(5, ge=1)
+    """Beam for finals."""
+    beam_size_partial: int = Field(1, ge=1)
+    """Beam for partials, which must be cheap."""
+    word_timestamps: bool = True
+    temperatures: list[float] = Field(default_factory=lambda: [0.0])
+    """Fallback temperatures; more than one costs extra decodes on hard audio."""
+
+
+class FasterWhisperTranscriber:
+    """A ``Transcriber`` over one loaded faster-whisper model."""
+
+    def __init__(self, options: FasterWhisperOptions) -> None:
+        self.options = options
+        self.model = _load(options)
+        self.multilingual = bool(self.model.model.is_multilingual)
+        self._check_language()
+
+    def transcribe(
+        self, audio: np.ndarray, *, prompt: str, prefix: str, final: bool, language: str | None
+    ) -> Transcript:
+        """Decode one snapshot; blocking, call from a worker thread."""
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        opts = self.options
+        if not self.multilingual:
+            language = "en"
+        segments, info = self.model.transcribe(
+            audio,
+            language=language,
+            task=opts.task,
+            beam_size=opts.beam_size if final else opts.beam_size_partial,
+            temperature=opts.temperatures,
+            initial_prompt=prompt or None,
+            prefix=prefix or None,
+            word_timestamps=final and opts.word_timestamps,
+            without_timestamps=not final,  # timestamp mode invents less in noisy tails
+            condition_on_previous_text=False,
+            vad_filter=False,
+            # Bounds the cost of a repetition loop on noise; speech rarely tops 5 tokens/s.
+            max_new_tokens=int(len(audio) / SAMPLE_RATE * 8) + 16,
+        )
+        found = list(segments)  # materialise here, in the worker thread
+        speech = get_speech_timestamps(audio, VadOptions())
+        speech_s = sum(span["end"] - span["start"] for span in speech) / SAMPLE_RATE
+        # With a prefix, faster-whisper's text already starts with it.
+        text = " ".join(segment.text.strip() for segment in found).strip()
+        words = tuple(
+            Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
+            for segment in found
+            for w in (segment.words or ())
+        )
+        tokens = sum(len(segment.tokens) for segment in found) or 1
+        return Transcript(
+            text=text,
+            lang="en" if opts.task == "translate" else info.language,
+            words=words,
+            no_speech_prob=max((s.no_speech_prob for s in found), default=1.0),
+            avg_logprob=sum(s.avg_logprob * len(s.tokens) for s in found) / tokens,
+            compression_ratio=max((s.compression_ratio for s in found), default=1.0),
+            speech_s=speech_s,
+            word_probability=sum(w.probability for w in words) / len(words) if words else 1.0,
+        )
+
+    def _check_language(self) -> None:
+        opts = self.options
+        if self.multilingual:
+            return
+        if opts.task == "translate":
+            raise UserError(
+                f"model {opts.model} is English-only and cannot translate: "
+                "use --model base (multilingual) with --task translate"
+            )
+        if opts.language not in ("en", "auto"):
+            raise UserError(
+                f"model {opts.model} is English-only and cannot transcribe "
+                f"'{opts.language}': use --model base, or --lang en"
+            )
+
+
+class FasterWhisperAsr(AsrStage):
+    """The ``asr.faster_whisper`` stage: loads the model in ``prepare()``."""
+
+    Options = FasterWhisperOptions
+
+    def __init__(self, options: FasterWhisperOptions, ctx: Context) -> None:
+        super().__init__(options, ctx, transcriber=None)
+
+    async def prepare(self) -> None:
+        """Load (and warm up) the model in the stage's worker thread."""
+        assert isinstance(self.options, FasterWhisperOptions)
+        options = self.options
+        self.transcriber = await asyncio.get_running_loop().run_in_executor(
+            self._executor, _load_and_warm, options
+        )
+
+
+def _load_and_warm(options: FasterWhisperOptions) -> FasterWhisperTranscriber:
+    transcriber = FasterWhisperTranscriber(options)
+    silence = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    transcriber.transcribe(
+        silence,
+        prompt="",
+        prefix="",
+        final=False,
+        language=None if options.language == "auto" else options.language,
+    )
+    return transcriber
+
+
+def _load(options: FasterWhisperOptions):  # noqa: ANN202 - faster_whisper is untyped
+    import ctranslate2
+    from faster_whisper import WhisperModel, available_models
+
+    device = options.device
+    if device == "auto":
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    compute_type = options.compute_type
+    if compute_type == "auto":
+        compute_type = "float16" if device == "cuda" else "int8"
+    location = resolve_model(options.model)
+    is_local = os.path.isdir(location)
+    if not is_local and "/" not in location and location not in available_models():
+        names = ", ".join([*EMBEDDED, *sorted(set(available_models()) - set(EMBEDDED))])
+        raise UserError(f"unknown model '{options.model}': use one of {names}, or a model folder")
+    try:
+        return WhisperModel(
+            location, device=device, compute_type=compute_type, cpu_threads=options.cpu_threads
+        )
+    except Exception as error:
+        if is_local:
+            raise UserError(f"cannot load the model in {location}: {error}") from None
+        log.debug("model load failed", exc_info=True)
+        raise UserError(
+            f"model '{options.model}' is not on this machine and could not be downloaded "
+            f"({type(error).__name__}): connect to the internet, or use --model tiny.en or "
+            "--model base (built in), or a local CTranslate2 folder"
+        ) from None

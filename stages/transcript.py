@@ -1,0 +1,98 @@
+"""``sink.transcript``: the session's transcript on disk.
+
+Each final is appended to ``<session>.jsonl`` and flushed at once, so a crash or a
+power cut loses nothing already captioned. When the session ends - normally, by
+Ctrl-C, or because a stage failed - ``<session>.srt`` and ``<session>.vtt`` are written
+from everything collected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from pipeline.channel import Receiver, Sender
+from pipeline.errors import UserError
+from pipeline.formats import caption_record, to_srt, to_vtt
+from pipeline.stage import Context
+from pipeline.types import Caption
+
+__all__ = ["TranscriptSink"]
+
+log = logging.getLogger(__name__)
+
+
+class TranscriptSink:
+    """Writes finals as JSON lines while running, and SRT/VTT when the session ends."""
+
+    accepts: ClassVar[type | None] = Caption
+    emits: ClassVar[type | None] = None
+
+    class Options(BaseModel):
+        """Options of ``sink.transcript``."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        out_dir: str = "transcripts"
+        srt: bool = True
+        vtt: bool = True
+
+    def __init__(self, options: Options, ctx: Context) -> None:
+        self.name = "transcript"
+        self.options = options
+        self.ctx = ctx
+        self.base = Path(options.out_dir) / ctx.session
+        self.finals: dict[int, Caption] = {}
+        self._jsonl: IO[str] | None = None
+        self._started = False
+        self._closed = False
+
+    @property
+    def paths(self) -> list[Path]:
+        """The files this sink writes."""
+        suffixes = [".jsonl"] + [
+            s for s, on in ((".srt", self.options.srt), (".vtt", self.options.vtt)) if on
+        ]
+        return [self.base.with_suffix(s) for s in suffixes]
+
+    async def prepare(self) -> None:
+        """Create the output folder, so a bad ``--out`` fails before audio flows."""
+        try:
+            self.base.parent.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.base.parent, os.W_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as error:
+            raise UserError(
+                f"cannot write transcripts to {self.base.parent}: {error.strerror}; "
+                "choose another folder with --out"
+            ) from None
+
+    async def run(self, inbox: Receiver[Caption], outbox: Sender[Any]) -> None:
+        """Append each non-empty final as it arrives."""
+        self._jsonl = self.base.with_suffix(".jsonl").open("a", encoding="utf-8")
+        self._started = True
+        async for caption in inbox:
+            if not caption.final or not caption.text:
+                continue
+            self.finals[caption.id] = caption
+            assert self._jsonl is not None
+            self._jsonl.write(json.dumps(caption_record(caption), ensure_ascii=False) + "\n")
+            self._jsonl.flush()
+
+    async def aclose(self) -> None:
+        """Close the JSON lines and write the subtitle files (once)."""
+        if self._closed or not self._started:
+            return
+        self._closed = True
+        if self._jsonl is not None:
+            self._jsonl.close()
+        finals = list(self.finals.values())
+        if self.options.srt:
+            self.base.with_suffix(".srt").write_text(to_srt(finals), encoding="utf-8")
+        if self.options.vtt:
+            self.base.with_suffix(".vtt").write_text(to_vtt(finals), encoding="utf-8")

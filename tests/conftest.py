@@ -1,0 +1,65 @@
+"""Shared fixtures: paths to the real-speech data set, and audio helpers."""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("CANVASCAP_TEST_DATA", ROOT.parent / "shared" / "data"))
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One row of the data set's manifest."""
+
+    path: Path
+    kind: str
+    lang: str
+    reference: str
+
+
+def manifest() -> list[Clip]:
+    """Every clip of ``shared/data/manifest.tsv``."""
+    with (DATA / "manifest.tsv").open(encoding="utf-8") as handle:
+        rows = csv.DictReader(handle, delimiter="\t")
+        return [Clip(DATA / r["path"], r["kind"], r["lang"], r["reference"]) for r in rows]
+
+
+def decode(path: Path) -> np.ndarray:
+    """A file as float32 16 kHz mono, decoded with PyAV."""
+    from faster_whisper import decode_audio
+
+    return decode_audio(str(path))
+
+
+def write_wav(path: Path, audio: np.ndarray) -> Path:
+    """Write float32 16 kHz mono as a 16-bit WAV."""
+    import wave
+
+    from pipeline.audio import float_to_pcm16
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(float_to_pcm16(audio))
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real-speech data set; the suite needs it."""
+    assert (DATA / "manifest.tsv").is_file(), f"test data not found in {DATA}"
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def jfk(data_dir: Path) -> Path:
+    """JFK's 11 s clip."""
+    return data_dir / "en" / "jfk.flac"

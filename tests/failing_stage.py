@@ -1,0 +1,15 @@
+"""A recogniser that breaks on its second utterance, to test failure handling."""
+
+from __future__ import annotations
+
+from pipeline.types import Caption, Utterance
+from stages.asr_faster_whisper import FasterWhisperAsr
+
+
+class FailingAsr(FasterWhisperAsr):
+    """The real faster-whisper stage, except that utterance 1 raises."""
+
+    async def _transcribe(self, utterance: Utterance) -> Caption | None:
+        if utterance.id == 1:
+            raise RuntimeError("simulated decoder crash")
+        return await super()._transcribe(utterance)

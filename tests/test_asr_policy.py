@@ -1,0 +1,99 @@
+"""The recogniser stage's policies: stable prefix, speech gate, retraction.
+
+A scripted transcriber stands in for Whisper here so each policy can be driven through
+exact hypotheses; the same policies run with the real model in test_streaming.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.stage import Context
+from pipeline.testing import run_stage
+from pipeline.types import Utterance
+from stages.asr import AsrOptions, AsrStage, GateOptions, Transcript, rejection_reason
+
+
+class ScriptedTranscriber:
+    """Returns the next scripted transcript and records what it was asked."""
+
+    def __init__(self, script: list[Transcript]) -> None:
+        self.script = list(script)
+        self.calls: list[dict] = []
+
+    def transcribe(self, audio, *, prompt, prefix, final, language) -> Transcript:
+        self.calls.append({"prompt": prompt, "prefix": prefix, "final": final})
+        return self.script.pop(0)
+
+
+def snapshots(count: int, uid: int = 0) -> list[Utterance]:
+    audio = np.zeros(16_000, dtype=np.float32)
+    return [Utterance(uid, rev, rev == count - 1, audio, 0.0, 1.0, 1) for rev in range(count)]
+
+
+def speech(text: str) -> Transcript:
+    return Transcript(text=text, lang="en", avg_logprob=-0.3, no_speech_prob=0.05, speech_s=2.0)
+
+
+async def test_agreed_words_become_stable_and_are_forced_into_later_partials() -> None:
+    script = [
+        speech("and so"),
+        speech("and so my fellow"),
+        speech("and so my fellow americans"),
+        speech("And so my fellow Americans, ask not."),
+    ]
+    transcriber = ScriptedTranscriber(script)
+    stage = AsrStage(AsrOptions(), Context(session="t"), transcriber)
+    captions = await run_stage(stage, snapshots(4))
+    stable = [c.text[: c.stable_chars] for c in captions]
+    # rev 1 agrees with rev 0 on "and" ("so" is rev 1's last word, maybe cut off)
+    assert stable[:3] == ["", "and so", "and so my fellow"]
+    assert [call["prefix"] for call in transcriber.calls] == ["", "", "and so", ""]
+    assert captions[-1].final and captions[-1].stable_chars == len(captions[-1].text)
+    assert [c.rev for c in captions] == [0, 1, 2, 3]
+
+
+async def test_final_rejected_after_partials_were_shown_retracts_them() -> None:
+    noise = Transcript(
+        text="Thank you.", lang="en", no_speech_prob=0.8, avg_logprob=-0.9, speech_s=0.1
+    )
+    stage = AsrStage(
+        AsrOptions(), Context(session="t"), ScriptedTranscriber([speech("hello there"), noise])
+    )
+    captions = await run_stage(stage, snapshots(2))
+    assert [(c.final, c.text) for c in captions] == [(False, "hello there"), (True, "")]
+
+
+async def test_noise_never_shown_produces_no_caption_at_all() -> None:
+    noise = Transcript(text="you", lang="en", no_speech_prob=0.6, avg_logprob=-1.0, speech_s=0.0)
+    ctx = Context(session="t")
+    stage = AsrStage(AsrOptions(), ctx, ScriptedTranscriber([noise] * 3))
+    assert await run_stage(stage, snapshots(3)) == []
+    assert ctx.metrics.counters["asr.rejected"] == 3
+
+
+def test_gate_signals() -> None:
+    gate = GateOptions()
+    assert rejection_reason(speech("ask not what your country can do"), gate) is None
+    cases = {
+        "no words": Transcript(text=" ... ", lang="en", speech_s=2),
+        "speech detector": Transcript(text="hello world", lang="en", speech_s=0.1),
+        "whisper says no speech": Transcript(
+            text="hello world", lang="en", speech_s=2, no_speech_prob=0.7, avg_logprob=-0.8
+        ),
+        "repetition": Transcript(text="la " * 40, lang="en", speech_s=2, compression_ratio=9),
+        "filler": Transcript(text="Thank you.", lang="en", speech_s=0.6),
+        "sound description": Transcript(text="[MUSIC PLAYING]", lang="en", speech_s=3),
+    }
+    for expected, transcript in cases.items():
+        reason = rejection_reason(transcript, gate)
+        assert reason is not None and expected.split()[0] in reason, (expected, reason)
+    # the same filler with plenty of speech behind it is a real "thank you"
+    assert rejection_reason(Transcript(text="Thank you.", lang="en", speech_s=2.0), gate) is None
+
+
+async def test_prompt_carries_recent_finals_when_enabled() -> None:
+    transcriber = ScriptedTranscriber([speech("first sentence."), speech("second one.")])
+    stage = AsrStage(AsrOptions(prompt_chars=8), Context(session="t"), transcriber)
+    await run_stage(stage, [*snapshots(1, uid=0), *snapshots(1, uid=1)])
+    assert [call["prompt"] for call in transcriber.calls] == ["", "entence."]

@@ -1,0 +1,134 @@
+"""The canvascap command end to end: outputs, Ctrl-C, and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+
+from tests.cli import canvascap, error_lines, start_canvascap
+
+
+def test_run_on_a_file_prints_captions_and_writes_all_transcripts(jfk, tmp_path) -> None:
+    result = canvascap(
+        "run", "--input", str(jfk), "--no-realtime", "--out", str(tmp_path), "--session", "talk"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "fellow Americans" in result.stdout
+    lines = [json.loads(line) for line in (tmp_path / "talk.jsonl").read_text().splitlines()]
+    assert lines and all(rec["text"] and rec["words"] for rec in lines)
+    assert "country" in " ".join(rec["text"] for rec in lines)
+    srt = (tmp_path / "talk.srt").read_text()
+    vtt = (tmp_path / "talk.vtt").read_text()
+    assert srt.startswith("1\n00:00:0") and "-->" in srt
+    assert vtt.startswith("WEBVTT") and "fellow" in vtt
+
+
+def test_transcribe_prints_text_or_writes_the_asked_format(jfk, tmp_path) -> None:
+    text = canvascap("transcribe", str(jfk))
+    assert text.returncode == 0, text.stderr
+    assert "ask not what your country can do for you" in " ".join(text.stdout.lower().split())
+    out = tmp_path / "jfk.vtt"
+    written = canvascap("transcribe", str(jfk), "-o", str(out))
+    assert written.returncode == 0 and written.stdout == ""
+    assert out.read_text().startswith("WEBVTT")
+    as_json = canvascap("transcribe", str(jfk), "--format", "json")
+    assert json.loads(as_json.stdout)["captions"][0]["words"]
+
+
+def test_ctrl_c_mid_utterance_still_captions_it_and_completes_files(data_dir, tmp_path) -> None:
+    clip = data_dir / "en" / "ljspeech" / "LJ001-0014.wav"  # one 10 s sentence
+    process = start_canvascap(
+        "run", "--input", str(clip), "--out", str(tmp_path), "--session", "cut"
+    )
+    assert process.stderr is not None
+    assert "captioning" in process.stderr.readline()  # the model is loaded, audio flows
+    time.sleep(4.5)  # mid-sentence
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "stopping after the last words" in stderr
+    finals = [json.loads(line) for line in (tmp_path / "cut.jsonl").read_text().splitlines()]
+    assert len(finals) == 1
+    assert "matter of course" in finals[0]["text"].lower()
+    assert finals[0]["end_s"] < 6.5  # the rest of the sentence was never heard
+    assert finals[0]["text"] in (tmp_path / "cut.srt").read_text().replace("\n", " ")
+    assert (tmp_path / "cut.vtt").read_text().startswith("WEBVTT")
+
+
+BAD_INPUTS = {
+    "missing file": (["run", "--input", "no/such/file.wav"], "input file not found"),
+    "unknown config key": (
+        ["run", "--set", "vad.hangover=300"],
+        "stages.vad.options.hangover: unknown key",
+    ),
+    "bad config value": (["run", "--set", "asr.beam_size=wide"], "stages.asr.options.beam_size"),
+    "unknown model name": (
+        ["transcribe", "{jfk}", "--model", "tiny-ish"],
+        "unknown model 'tiny-ish'",
+    ),
+    "model not downloadable offline": (
+        ["transcribe", "{jfk}", "--model", "small"],
+        "could not be downloaded",
+    ),
+    "English-only model asked to translate": (
+        ["transcribe", "{jfk}", "--task", "translate"],
+        "--model base",
+    ),
+    "missing config file": (["run", "--config", "nowhere.yaml"], "config file not found"),
+    "bad output format": (["transcribe", "{jfk}", "--format", "doc"], "invalid choice"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_gives_one_line_exit_2_and_no_traceback(case, jfk) -> None:
+    args, expected = BAD_INPUTS[case]
+    result = canvascap(*[a.format(jfk=jfk) for a in args])
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    problems = error_lines(result.stderr)
+    assert any(expected in line for line in problems), result.stderr
+    assert len([line for line in problems if "error" in line]) == 1, result.stderr
+
+
+def test_unreadable_and_soundless_files_are_named(tmp_path) -> None:
+    notes = tmp_path / "notes.wav"
+    notes.write_text("this is not audio\n" * 50)
+    subtitles = tmp_path / "subtitles.srt"
+    subtitles.write_text("1\n00:00:01,000 --> 00:00:02,000\nhello\n")
+    for path, expected in ((notes, "cannot decode"), (subtitles, "has no audio stream")):
+        result = canvascap("run", "--input", str(path), "--no-realtime", "--out", str(tmp_path))
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        assert [line for line in error_lines(result.stderr) if expected in line], result.stderr
+
+
+def test_no_input_device_at_all_says_how_to_go_on(tmp_path) -> None:
+    # PortAudio reaches sound through PulseAudio here; pointing it nowhere leaves no device.
+    result = canvascap("run", "--out", str(tmp_path), PULSE_SERVER="unix:/nonexistent")
+    assert result.returncode == 2
+    assert "no audio input device found" in result.stderr and "--input" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_stage_failure_names_the_stage_after_flushing_the_transcript(jfk, tmp_path) -> None:
+    result = canvascap(
+        "run",
+        "--input",
+        str(jfk),
+        "--no-realtime",
+        "--out",
+        str(tmp_path),
+        "--session",
+        "crash",
+        "--set",
+        "stages.asr.use=tests.failing_stage:FailingAsr",
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "stage 'asr' failed: RuntimeError: simulated decoder crash" in result.stderr
+    finals = (tmp_path / "crash.jsonl").read_text().splitlines()
+    assert len(finals) == 1 and "fellow Americans" in finals[0]
+    assert "fellow Americans" in (tmp_path / "crash.srt").read_text()

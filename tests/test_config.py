@@ -1,0 +1,59 @@
+"""Presets, --set overrides, and error messages that name the key path."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.config import load_config, preset_path
+from pipeline.errors import UserError
+from pipeline.runner import Pipeline
+from pipeline.stage import Context
+
+
+def test_presets_ship_and_validate() -> None:
+    for name in ("default", "multilingual"):
+        config = load_config(preset_path(name))
+        assert list(config.stages) == ["source", "vad", "asr"]
+        assert config.stages["vad"].inbox.policy == "drop_oldest"
+
+
+def test_short_and_full_override_forms_are_the_same() -> None:
+    short = load_config(None, ["asr.beam_size=3", "vad.hangover_ms=400"])
+    full = load_config(
+        None, ["stages.asr.options.beam_size=3", "stages.vad.options.hangover_ms=400"]
+    )
+    assert short == full
+    assert short.stages["asr"].options["beam_size"] == 3
+
+
+def test_override_keeps_stage_order() -> None:
+    config = load_config(None, ['stages.source={"use": "source.file", "options": {"path": "x"}}'])
+    assert list(config.stages) == ["source", "vad", "asr"]
+
+
+def test_unknown_top_level_key_is_named() -> None:
+    with pytest.raises(UserError, match=r"invalid config: shutdown_timout_s: unknown key"):
+        load_config(None, ["shutdown_timout_s=3"])
+
+
+def test_bad_stage_option_names_its_path_when_built() -> None:
+    config = load_config(None, ["asr.beam_size=wide"])
+    with pytest.raises(UserError, match=r"stages\.asr\.options\.beam_size: .*integer"):
+        Pipeline.build(config, Context(session="t"))
+
+
+def test_unknown_stage_option_is_named() -> None:
+    config = load_config(None, ["vad.hangover=300"])
+    with pytest.raises(UserError, match=r"stages\.vad\.options\.hangover: unknown key"):
+        Pipeline.build(config, Context(session="t"))
+
+
+def test_malformed_set_and_missing_file_explain_the_fix(tmp_path) -> None:
+    with pytest.raises(UserError, match="KEY=VALUE"):
+        load_config(None, ["asr.beam_size"])
+    with pytest.raises(UserError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("stages: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_config(broken)

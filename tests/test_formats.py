@@ -1,0 +1,49 @@
+"""Transcript formats: SRT/VTT structure, readable cue lengths, word timing."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pipeline.formats import cues, to_json, to_srt, to_text, to_vtt
+from pipeline.types import Caption, Word
+
+
+def caption(cid: int, text: str, start: float, end: float, timed: bool = False) -> Caption:
+    words: tuple[Word, ...] = ()
+    if timed:
+        parts = text.split()
+        step = (end - start) / len(parts)
+        words = tuple(
+            Word(w, start + i * step, start + (i + 1) * step) for i, w in enumerate(parts)
+        )
+    return Caption(cid, 3, True, text, text, "en", start, end, 0, len(text), words)
+
+
+def test_srt_numbers_cues_and_uses_comma_milliseconds() -> None:
+    srt = to_srt([caption(1, "second", 3.5, 4.25), caption(0, "first", 0.0, 1.0)])
+    assert srt.startswith("1\n00:00:00,000 --> 00:00:01,000\nfirst\n\n2\n00:00:03,500")
+
+
+def test_vtt_header_and_dot_milliseconds() -> None:
+    vtt = to_vtt([caption(0, "hello", 61.2, 62.0)])
+    assert vtt.startswith("WEBVTT\n\n00:01:01.200 --> 00:01:02.000\nhello\n")
+
+
+def test_long_caption_becomes_cues_of_two_short_lines_timed_by_words() -> None:
+    text = " ".join(f"word{i}" for i in range(40))
+    result = cues([caption(0, text, 10.0, 30.0, timed=True)])
+    assert len(result) > 1
+    for cue in result:
+        lines = cue.text.split("\n")
+        assert len(lines) <= 2 and all(len(line) <= 42 for line in lines)
+    assert result[0].start_s == 10.0 and result[-1].end_s == 30.0
+    assert all(a.end_s <= b.start_s + 1e-9 for a, b in zip(result, result[1:], strict=False))
+    assert " ".join(c.text.replace("\n", " ") for c in result) == text
+
+
+def test_text_and_json_skip_retracted_captions() -> None:
+    items = [caption(0, "kept", 0, 1), caption(1, "", 1, 2)]
+    assert to_text(items) == "kept\n"
+    assert [c["text"] for c in json.loads(to_json(items))["captions"]] == ["kept"]
+    assert len(re.findall("-->", to_srt(items))) == 1

@@ -1,0 +1,1 @@
+"""canvascap's browser overlay and its server."""
