@@ -10,7 +10,8 @@ policy          when the channel is full
 ``block``       the sender waits (back-pressure) - for edges where every item matters
 ``drop_oldest`` the oldest item is evicted and counted - the audio edge, because the
                 sound-card callback must never wait
-``coalesce``    a new revision replaces the queued revision of the same id in place,
+``coalesce``    a new revision replaces the queued revision of the same key (``id``,
+                or ``(id, lang)`` for captions) in place,
                 unless that one is final; when full the oldest non-final item is
                 evicted; finals are never dropped, so if only finals are queued the
                 sender waits
@@ -140,11 +141,11 @@ class Channel(Generic[T]):
         return True
 
     def _replace_same_id(self, item: Any) -> bool:
-        key = getattr(item, "id", None)
+        key = _key(item)
         if key is None:
             return False
         for index, queued in enumerate(self._items):
-            if getattr(queued, "id", None) == key and not getattr(queued, "final", False):
+            if _key(queued) == key and not getattr(queued, "final", False):
                 self._items[index] = item
                 return True
         return False
@@ -215,6 +216,12 @@ class FanOut(Generic[T]):
         """Close every target."""
         for target in self.targets:
             target.close()
+
+
+def _key(item: Any) -> Any:
+    """What coalescing matches on: ``key`` when an item has one (captions: id and
+    language), else ``id``."""
+    return getattr(item, "key", getattr(item, "id", None))
 
 
 def _wake(waiters: list[asyncio.Future[None]]) -> None:

@@ -128,6 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_session_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--host",
+        metavar="ADDR",
+        help="overlay server address (default: 127.0.0.1; any other address requires a token)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        metavar="PORT",
+        help="overlay server port (default: 8765; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--no-overlay", action="store_true", help="do not serve the browser overlay"
+    )
+    parser.add_argument(
         "--out", metavar="DIR", help="folder for transcripts (default: ./transcripts)"
     )
     parser.add_argument(
@@ -211,13 +225,31 @@ def _run(args: argparse.Namespace) -> int:
         overrides.append(f"stages.source.options.device={json.dumps(args.device)}")
     if args.out:
         overrides.append(f"sinks.transcript.options.out_dir={json.dumps(args.out)}")
+    for flag in ("host", "port"):
+        if getattr(args, flag) is not None:
+            overrides.append(f"sinks.overlay.options.{flag}={json.dumps(getattr(args, flag))}")
     config = load_config(args.config, overrides + _model_overrides(args) + args.overrides)
+    if args.no_overlay:
+        sinks = {k: v for k, v in config.sinks.items() if v.use != "sink.overlay"}
+        config = config.model_copy(update={"sinks": sinks})
     ctx = Context(session=_session_name(args, input_path))
     pipeline = Pipeline.build(config, ctx)
     what = input_path or "the microphone"
+
+    def ready() -> None:
+        for node in pipeline.nodes:
+            page_url = getattr(node.stage, "page_url", None)
+            if page_url is not None:
+                print(
+                    f"canvascap: overlay {page_url('/overlay')} (OBS browser source); "
+                    f"control page {page_url('/')}",
+                    file=sys.stderr,
+                )
+        print(f"canvascap: captioning {what}; Ctrl-C stops", file=sys.stderr)
+
     status = run_session(
         pipeline,
-        on_ready=lambda: print(f"canvascap: captioning {what}; Ctrl-C stops", file=sys.stderr),
+        on_ready=ready,
         on_stop=lambda: print(
             "canvascap: stopping after the last words (Ctrl-C again to quit now)", file=sys.stderr
         ),

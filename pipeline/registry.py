@@ -27,6 +27,7 @@ STAGES: dict[str, str] = {
     "asr.faster_whisper": "stages.asr_faster_whisper:FasterWhisperAsr",
     "sink.terminal": "stages.terminal:TerminalSink",
     "sink.transcript": "stages.transcript:TranscriptSink",
+    "sink.overlay": "web.server:OverlaySink",
 }
 
 

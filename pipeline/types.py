@@ -95,3 +95,8 @@ class Caption:
     origin_ns: int
     stable_chars: int = 0
     words: tuple[Word, ...] = field(default=())
+
+    @property
+    def key(self) -> tuple[int, str]:
+        """What identifies one caption line: its id and its language."""
+        return (self.id, self.lang)

@@ -19,10 +19,16 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _command(args: tuple[str, ...]) -> list[str]:
+    """The command line; live sessions get a free overlay port, never the user's 8765."""
+    extra = ["--port", "0"] if args[:1] in (("run",), ("demo",)) and "--port" not in args else []
+    return [sys.executable, "-m", "pipeline", *args, *extra]
+
+
 def canvascap(*args: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
     """Run ``canvascap ARGS`` to completion."""
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
+        _command(args),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -34,7 +40,7 @@ def canvascap(*args: str, timeout: float = 180, **env: str) -> subprocess.Comple
 def start_canvascap(*args: str, **env: str) -> subprocess.Popen[str]:
     """Start ``canvascap ARGS`` in the background (for Ctrl-C tests)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline", *args],
+        _command(args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -43,10 +49,19 @@ def start_canvascap(*args: str, **env: str) -> subprocess.Popen[str]:
     )
 
 
+def wait_for_line(process: subprocess.Popen[str], text: str) -> str:
+    """Read stderr until a line containing ``text``; return it."""
+    assert process.stderr is not None
+    for line in process.stderr:
+        if text in line:
+            return line
+    raise AssertionError(f"canvascap ended without saying {text!r}")
+
+
 def error_lines(stderr: str) -> list[str]:
     """What the command said went wrong (its progress lines left out)."""
     return [
         line
         for line in stderr.splitlines()
-        if line.strip() and not line.startswith("canvascap: captioning")
+        if line.strip() and not line.startswith(("canvascap: captioning", "canvascap: overlay"))
     ]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import cli_env, start_canvascap
+from tests.cli import cli_env, start_canvascap, wait_for_line
 from tests.conftest import decode, write_wav
 
 
@@ -72,8 +72,7 @@ def test_speech_into_the_virtual_mic_is_captioned(virtual_mic, jfk, tmp_path) ->
     process = start_canvascap(
         "run", "--device", "pulse", "--out", str(tmp_path), "--session", "mic", **virtual_mic
     )
-    assert process.stderr is not None
-    assert "captioning the microphone" in process.stderr.readline()
+    wait_for_line(process, "captioning the microphone")
     time.sleep(0.5)  # the capture stream is open before anything is played
     subprocess.run(
         ["paplay", "--device=virtmic_sink", str(speech)], env=virtual_mic, check=True, timeout=60

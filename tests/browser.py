@@ -1,0 +1,61 @@
+"""Real headless Chromium (Debian's package, driven by Playwright) for overlay tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from playwright.async_api import Browser, async_playwright
+
+from tests.cli import ROOT
+
+CHROMIUM = os.environ.get("CANVASCAP_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("CANVASCAP_ARTIFACTS", ROOT / "test-artifacts"))
+
+# Record, in the page, every change of every caption block: its text and whether it is
+# a partial or a final, with the page's clock. Tests read window.__events.
+RECORD_CAPTIONS = """
+window.__events = [];
+new MutationObserver(() => {
+  for (const block of document.querySelectorAll('#captions .caption')) {
+    const entry = {id: block.id, text: block.textContent,
+                   final: block.classList.contains('final'), t: Date.now()};
+    const last = window.__events.findLast(e => e.id === entry.id);
+    if (!last || last.text !== entry.text || last.final !== entry.final) {
+      window.__events.push(entry);
+    }
+  }
+}).observe(document.getElementById('captions'),
+           {subtree: true, childList: true, characterData: true, attributes: true});
+"""
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """Launch the system Chromium headless (never a downloaded browser)."""
+    assert shutil.which(CHROMIUM), f"{CHROMIUM} is needed (apt install chromium)"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+def artifact(name: str) -> Path:
+    """Where a test keeps a file for people to look at (screenshots)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS / name

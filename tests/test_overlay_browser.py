@@ -1,0 +1,167 @@
+"""The overlay in a real browser (Debian's Chromium): live speech, reconnects, safety."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import pytest
+
+from pipeline.runner import Pipeline
+from pipeline.stage import Context
+from pipeline.testing import file_config
+from tests.browser import RECORD_CAPTIONS, artifact, chromium
+from tests.overlay_helpers import caption, overlay_server
+from web.server import OverlayOptions, OverlaySink
+
+
+@pytest.mark.slow
+async def test_live_speech_appears_in_the_overlay_partial_first(data_dir) -> None:
+    clip = data_dir / "en" / "ljspeech" / "LJ001-0014.wav"  # one 10 s sentence
+    ctx = Context(session="live")
+    sink = OverlaySink(OverlayOptions(port=0), ctx)
+    pipeline = Pipeline.build(
+        file_config(str(clip), realtime=True), ctx, extra_sinks={"overlay": sink}
+    )
+    ready = asyncio.Event()
+    running = asyncio.create_task(pipeline.run(on_ready=ready.set))
+    async with chromium() as browser:
+        # bypass_csp lets Playwright poll; the page must be safe even without its CSP
+        page = await browser.new_page(viewport={"width": 1280, "height": 300}, bypass_csp=True)
+        await page.goto(f"{sink.url}/overlay?fade=0")
+        await page.evaluate(RECORD_CAPTIONS)
+        await asyncio.wait_for(ready.wait(), 60)
+        await page.wait_for_function(
+            "[...document.querySelectorAll('#captions .caption.final')]"
+            ".some(b => b.textContent.toLowerCase().includes('middle ages'))",
+            timeout=60_000,
+        )
+        events = await page.evaluate("window.__events")
+        final_at = next(i for i, e in enumerate(events) if e["final"])
+        assert any(not e["final"] and e["text"] for e in events[:final_at]), events
+        background = await page.evaluate(
+            "[getComputedStyle(document.documentElement).backgroundColor,"
+            " getComputedStyle(document.body).backgroundColor]"
+        )
+        assert background == ["rgba(0, 0, 0, 0)", "rgba(0, 0, 0, 0)"]
+        shot = artifact("overlay.png")
+        await page.screenshot(path=str(shot), omit_background=True)
+        corner, caption_box = await _alphas(browser, shot.read_bytes())
+        assert corner == 0 and caption_box > 0  # see-through except for the captions
+    await asyncio.wait_for(running, 60)
+
+
+async def _alphas(browser, png: bytes) -> list[int]:
+    """Alpha of the screenshot's top-left pixel and of a pixel in the caption area."""
+    page = await browser.new_page()
+    return await page.evaluate(
+        """async (b64) => {
+            const image = new Image();
+            image.src = 'data:image/png;base64,' + b64;
+            await image.decode();
+            const canvas = document.createElement('canvas');
+            canvas.width = image.width;
+            canvas.height = image.height;
+            const context = canvas.getContext('2d');
+            context.drawImage(image, 0, 0);
+            const alpha = (x, y) => context.getImageData(x, y, 1, 1).data[3];
+            return [alpha(4, 4), alpha(image.width / 2, image.height - 40)];
+        }""",
+        base64.b64encode(png).decode(),
+    )
+
+
+async def test_overlay_resumes_from_a_snapshot_after_a_server_restart() -> None:
+    async with chromium() as browser:
+        page = await browser.new_page(bypass_csp=True)
+        async with overlay_server(session="first") as (sink, feed):
+            port = sink.port
+            await feed.send(caption(0, "before the restart"))
+            await page.goto(f"{sink.url}/overlay?fade=0")
+            await page.wait_for_function("document.body.innerText.includes('before the restart')")
+        await page.wait_for_timeout(300)  # the page is now retrying with backoff
+        async with overlay_server(session="second", port=port) as (_, feed):
+            await feed.send(caption(0, "after the restart"))
+            await feed.send(caption(1, "still going", final=False))
+            await page.wait_for_function(
+                "document.body.innerText.includes('still going')", timeout=20_000
+            )
+            text = await page.inner_text("#captions")
+            assert "after the restart" in text and "before the restart" not in text
+
+
+async def test_caption_text_is_rendered_literally_never_as_html() -> None:
+    hostile = (
+        '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+        " &amp; &lt;b&gt; 😀"
+    )
+    async with overlay_server() as (sink, feed), chromium() as browser:
+        page = await browser.new_page(bypass_csp=True)
+        await page.goto(f"{sink.url}/overlay?fade=0")
+        await feed.send(caption(0, hostile))
+        await feed.send(caption(1, "שלום לכולם", lang="he"))
+        await page.wait_for_function("document.querySelectorAll('.caption').length === 2")
+        await page.wait_for_timeout(200)
+        texts = await page.eval_on_selector_all(".caption", "els => els.map(e => e.textContent)")
+        assert texts == [hostile, "שלום לכולם"]
+        assert await page.evaluate("window.__pwned === undefined")
+        assert (
+            await page.evaluate(
+                "document.querySelectorAll('#captions img, #captions script, #captions b').length"
+            )
+            == 0
+        )
+        direction = await page.evaluate(
+            "getComputedStyle(document.querySelector('#caption-1 .text')).direction"
+        )
+        assert direction == "rtl"
+
+
+async def test_url_parameters_choose_language_lines_and_style() -> None:
+    async with overlay_server() as (sink, feed), chromium() as browser:
+        page = await browser.new_page(bypass_csp=True)
+        await page.goto(
+            f"{sink.url}/overlay?fade=0&lang=es&show=both&size=20&color=ffcc00&align=left"
+        )
+        await feed.send(caption(0, "good morning"))
+        await feed.send(caption(0, "buenos días", lang="es", source="good morning"))
+        await feed.send(caption(1, "only the source so far"))
+        await page.wait_for_function("document.querySelectorAll('.caption').length === 2")
+        await page.wait_for_function(
+            "document.querySelector('#caption-0 .translation')?.textContent === 'buenos días'"
+        )
+        first = await page.inner_text("#caption-0")
+        assert first.splitlines() == ["good morning", "buenos días"]
+        style = await page.evaluate(
+            "(() => { const s = getComputedStyle(document.querySelector('#captions'));"
+            " return [s.fontSize, s.textAlign,"
+            " getComputedStyle(document.querySelector('.text')).color]; })()"
+        )
+        assert style == ["20px", "left", "rgb(255, 204, 0)"]
+
+
+async def test_partial_shows_lighter_and_its_stable_words_stay_put() -> None:
+    async with overlay_server() as (sink, feed), chromium() as browser:
+        page = await browser.new_page(bypass_csp=True)
+        await page.goto(f"{sink.url}/overlay?fade=0&align=left")
+        await feed.send(caption(0, "so my fellow", final=False, stable_chars=5))
+        await page.wait_for_selector("#caption-0.partial")
+        box = await page.eval_on_selector(
+            "#caption-0 .stable", "e => [e.textContent, e.getBoundingClientRect().x]"
+        )
+        await feed.send(
+            caption(0, "so my fellow Americans ask", rev=1, final=False, stable_chars=12)
+        )
+        await page.wait_for_function(
+            "document.querySelector('#caption-0').textContent.includes('ask')"
+        )
+        after = await page.eval_on_selector(
+            "#caption-0 .stable", "e => [e.textContent, e.getBoundingClientRect().x]"
+        )
+        assert box[0] == "so my" and after[0] == "so my fellow" and box[1] == after[1]
+        opacity = await page.eval_on_selector(
+            "#caption-0 .tail", "e => getComputedStyle(e).opacity"
+        )
+        assert float(opacity) < 1
+        await feed.send(caption(0, "So my fellow Americans, ask not.", rev=2))
+        await page.wait_for_selector("#caption-0.final")

@@ -1,0 +1,66 @@
+"""The overlay's wire format: versioned JSON, encoded by pure functions.
+
+On connect a client receives one ``snapshot``; after that, one ``caption`` message per
+caption revision. Every message is a whole replacement for one caption line, keyed by
+``(id, lang)``, so no diffing is needed. The client rule:
+
+* keep, per ``(id, lang)``, the revision with the highest ``rev``; ignore older ones;
+* a final is the last revision of its line and never changes afterwards;
+* a snapshot with a different ``session`` than the one held means a new session:
+  forget everything and start from the snapshot.
+
+Version 1 messages::
+
+    {"v": 1, "type": "snapshot", "session": "...", "captions": [<caption>, ...]}
+    {"v": 1, "type": "caption", "id": 7, "rev": 3, "final": false, "text": "...",
+     "source": "...", "lang": "en", "start_s": 12.4, "end_s": 15.1, "stable_chars": 18}
+
+``text`` is what to show in ``lang``; ``source`` is the recognised text in the spoken
+language (the same as ``text`` when nothing translated it); ``stable_chars`` is the
+length of the prefix of ``text`` that later revisions keep unchanged; ``start_s`` and
+``end_s`` are media time in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from pipeline.types import Caption
+
+__all__ = ["PROTOCOL_VERSION", "caption_fields", "encode_caption", "encode_snapshot"]
+
+PROTOCOL_VERSION = 1
+
+
+def caption_fields(caption: Caption) -> dict[str, Any]:
+    """The JSON object for one caption revision (without the envelope)."""
+    return {
+        "id": caption.id,
+        "rev": caption.rev,
+        "final": caption.final,
+        "text": caption.text,
+        "source": caption.source,
+        "lang": caption.lang,
+        "start_s": round(caption.start_s, 3),
+        "end_s": round(caption.end_s, 3),
+        "stable_chars": caption.stable_chars,
+    }
+
+
+def encode_caption(caption: Caption) -> str:
+    """A ``caption`` message."""
+    message = {"v": PROTOCOL_VERSION, "type": "caption", **caption_fields(caption)}
+    return json.dumps(message, ensure_ascii=False)
+
+
+def encode_snapshot(session: str, captions: Iterable[Caption]) -> str:
+    """A ``snapshot`` message: recent finals and open partials, oldest first."""
+    message = {
+        "v": PROTOCOL_VERSION,
+        "type": "snapshot",
+        "session": session,
+        "captions": [caption_fields(c) for c in captions],
+    }
+    return json.dumps(message, ensure_ascii=False)

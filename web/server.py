@@ -1,0 +1,306 @@
+"""``sink.overlay``: serves the caption overlay and its live feed on one port.
+
+One ``websockets`` server answers plain HTTP for the pages (``/`` control page,
+``/overlay``, their assets) and ``/healthz`` (JSON metrics), and upgrades ``/ws`` to the
+caption feed (see ``web.protocol``).
+
+Fan-out follows the per-client queue pattern of websockets' broadcast guide: each client
+has its own small coalescing channel and relay task. A browser tab or OBS source that
+falls behind gets only the newest revision of each line instead of a backlog; one whose
+queue is full of finals is disconnected (it reconnects and resumes from a snapshot).
+Nothing a client does can delay the pipeline or the other clients.
+
+Security by default: the server binds to 127.0.0.1. Bound to any other address it
+requires a token (``?token=...``) for the control page, the feed and ``/healthz``.
+Browsers may connect to the feed only from this server's own pages unless ``origins``
+lists others. Only the files shipped in ``web/static`` are served; every other path is
+404. Caption text is put into pages as text, never as HTML.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import time
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from pipeline.channel import Channel, Closed, Full, Policy, Receiver, Sender
+from pipeline.errors import UserError
+from pipeline.stage import Context
+from pipeline.types import Caption
+from web.book import CaptionBook
+from web.protocol import encode_caption, encode_snapshot
+
+__all__ = ["OverlaySink"]
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+
+# Pages by URL path; anything not listed here (and not an asset below) is 404.
+_PAGES = {"/": "index.html", "/overlay": "overlay.html"}
+
+
+class OverlayOptions(BaseModel):
+    """Options of ``sink.overlay``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    """Address to listen on; anything but loopback requires a token."""
+    port: int = Field(8765, ge=0, le=65535)
+    """TCP port; 0 picks a free one."""
+    token: str | None = None
+    """Access token; generated when the host is not loopback and none is given."""
+    origins: list[str] | None = None
+    """Extra web origins allowed to open the feed (``["*"]`` for any)."""
+    history: int = Field(20, ge=1)
+    """Finals kept for the snapshot sent to new clients."""
+    client_queue: int = Field(32, ge=2)
+    """Revisions queued per client before it counts as stalled."""
+    max_message_bytes: int = Field(4096, ge=64)
+    """Largest message a client may send (clients only send small control messages)."""
+
+
+class _Client:
+    """One connected feed client: its queue and connection."""
+
+    def __init__(self, connection: ServerConnection, size: int) -> None:
+        self.connection = connection
+        self.queue: Channel[Caption] = Channel("overlay.client", size, Policy.COALESCE)
+
+
+class OverlaySink:
+    """Serves the overlay pages and pushes every caption revision to every client."""
+
+    accepts: ClassVar[type | None] = Caption
+    emits: ClassVar[type | None] = None
+    Options = OverlayOptions
+
+    def __init__(self, options: OverlayOptions, ctx: Context) -> None:
+        self.name = "overlay"
+        self.options = options
+        self.ctx = ctx
+        self.book = CaptionBook(options.history)
+        self.clients: set[_Client] = set()
+        self.token = options.token
+        if self.token is None and not _is_loopback(options.host):
+            self.token = secrets.token_urlsafe(16)
+        self._server: Server | None = None
+        # Assets by URL path, listed once: nothing else on disk can ever be reached.
+        self._files = {
+            f"/{p.name}": p
+            for p in STATIC.iterdir()
+            if p.suffix in _CONTENT_TYPES and p.suffix != ".html"
+        }
+        self._closing: set[asyncio.Task[None]] = set()
+        self._started = time.monotonic()
+        self.port: int | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def prepare(self) -> None:
+        """Start listening, so the URL can be printed before audio flows."""
+        try:
+            self._server = await serve(
+                self._handle,
+                self.options.host,
+                self.options.port,
+                process_request=self._process_request,
+                max_size=self.options.max_message_bytes,
+                server_header="canvascap",
+            )
+        except OSError as error:
+            raise UserError(
+                f"cannot serve the overlay on {self.options.host}:{self.options.port}: "
+                f"{error.strerror}; choose another with --port (or --set overlay.port=0)"
+            ) from None
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        """Base URL of the control page."""
+        host = self.options.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        if ":" in shown:
+            shown = f"[{shown}]"
+        return f"http://{shown}:{self.port}"
+
+    def page_url(self, path: str) -> str:
+        """URL of a page, with the token when one is needed."""
+        suffix = f"?token={self.token}" if self.token else ""
+        return f"{self.url}{path}{suffix}"
+
+    async def run(self, inbox: Receiver[Caption], outbox: Sender[Any]) -> None:
+        """Apply each revision to the book and queue it for every client."""
+        async for caption in inbox:
+            if not self.book.apply(caption):
+                continue
+            for client in list(self.clients):
+                try:
+                    client.queue.send_nowait(caption)
+                except (Full, Closed):
+                    self.ctx.metrics.count("overlay.clients_dropped")
+                    self._drop(client, "client too slow")
+
+    async def aclose(self) -> None:
+        """Close every client (1001, going away) and stop listening."""
+        for client in list(self.clients):
+            client.queue.close()
+        if self._server is not None:
+            await asyncio.sleep(0.05)  # let relays flush the last finals
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            self._server = None
+
+    def health(self) -> dict[str, Any]:
+        """What ``/healthz`` returns."""
+        return {
+            "status": "ok",
+            "session": self.ctx.session,
+            "uptime_s": round(time.monotonic() - self._started, 1),
+            "clients": len(self.clients),
+            **self.ctx.metrics.snapshot(),
+        }
+
+    # -- HTTP ------------------------------------------------------------------------
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        path = url.path
+        if path == "/ws":
+            if not self._authorized(url.query):
+                return _plain(HTTPStatus.UNAUTHORIZED, "a valid ?token= is needed\n")
+            if not self._origin_allowed(request.headers.get("Origin"), request.headers):
+                return _plain(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+            return None  # go on with the WebSocket handshake
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return _plain(HTTPStatus.NOT_FOUND, "not found\n")
+        if path == "/healthz":
+            if not self._authorized(url.query):
+                return _plain(HTTPStatus.UNAUTHORIZED, "a valid ?token= is needed\n")
+            body = json.dumps(self.health()).encode()
+            return _response(HTTPStatus.OK, body, "application/json")
+        if path == "/":
+            if not self._authorized(url.query):
+                return _plain(HTTPStatus.UNAUTHORIZED, "a valid ?token= is needed\n")
+        file = STATIC / _PAGES[path] if path in _PAGES else self._files.get(path)
+        if file is None:
+            return _plain(HTTPStatus.NOT_FOUND, "not found\n")
+        content_type = _CONTENT_TYPES[file.suffix]
+        return _response(HTTPStatus.OK, file.read_bytes(), content_type)
+
+    def _authorized(self, query: str) -> bool:
+        if self.token is None:
+            return True
+        given = parse_qs(query).get("token", [""])[0]
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+    def _origin_allowed(self, origin: str | None, headers: Headers) -> bool:
+        if origin is None:
+            return True  # not a browser page: OBS, scripts, other tools
+        allowed = self.options.origins or []
+        if "*" in allowed or origin in allowed:
+            return True
+        # The server's own pages, whatever name the browser used to reach it.
+        host = headers.get("Host", "")
+        return origin in (f"http://{host}", f"https://{host}")
+
+    # -- WebSocket feed --------------------------------------------------------------
+    async def _handle(self, connection: ServerConnection) -> None:
+        client = _Client(connection, self.options.client_queue)
+        self.clients.add(client)
+        relay = asyncio.create_task(self._relay(client))
+        try:
+            await connection.send(encode_snapshot(self.ctx.session, self.book.snapshot()))
+            async for message in connection:
+                if not _valid_client_message(message):
+                    await connection.close(1003, "unsupported message")
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            self.clients.discard(client)
+            client.queue.close()
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await relay
+
+    async def _relay(self, client: _Client) -> None:
+        try:
+            async for caption in client.queue:
+                await client.connection.send(encode_caption(caption))
+            await client.connection.close(1001, "session ended")
+        except ConnectionClosed:
+            pass
+
+    def _drop(self, client: _Client, reason: str) -> None:
+        self.clients.discard(client)
+        client.queue.close()
+        log.info("disconnecting an overlay client: %s", reason)
+        task = asyncio.get_running_loop().create_task(client.connection.close(1013, reason))
+        self._closing.add(task)  # keep a reference until it has run
+        task.add_done_callback(self._closing.discard)
+
+
+def _valid_client_message(message: str | bytes) -> bool:
+    """Clients may send small JSON objects (e.g. ``{"type": "ping"}``); nothing else."""
+    if isinstance(message, bytes):
+        return False
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and parsed.get("type") == "ping"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _plain(status: HTTPStatus, text: str) -> Response:
+    return _response(status, text.encode(), "text/plain; charset=utf-8")
+
+
+def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
+    headers = Headers(
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            (
+                "Content-Security-Policy",
+                "default-src 'self'; connect-src 'self' ws: wss:; "
+                "style-src 'self' 'unsafe-inline'; frame-ancestors *",
+            ),
+            ("Connection", "close"),
+        ]
+    )
+    return Response(status.value, status.phrase, headers, body)

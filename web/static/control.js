@@ -1,0 +1,102 @@
+"use strict";
+// canvascap control page: live transcript, pipeline health, overlay URL builder.
+
+const token = new URLSearchParams(location.search).get("token");
+const store = new CaptionStore();
+const transcript = document.getElementById("transcript");
+
+function clock(seconds) {
+  const s = Math.floor(seconds);
+  return `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function renderTranscript() {
+  const atBottom = transcript.scrollTop + transcript.clientHeight >= transcript.scrollHeight - 4;
+  transcript.replaceChildren();
+  for (const [, lines] of store.byId()) {
+    for (const caption of lines.values()) {
+      const line = document.createElement("p");
+      line.className = caption.final ? "final" : "partial";
+      line.dir = "auto";
+      const time = line.appendChild(document.createElement("span"));
+      time.className = "time";
+      time.textContent = `${clock(caption.start_s)} ${caption.lang}`;
+      line.appendChild(document.createTextNode(caption.text)); // text, never HTML
+      transcript.appendChild(line);
+    }
+  }
+  if (atBottom) transcript.scrollTop = transcript.scrollHeight;
+}
+
+function setStatus(state) {
+  const badge = document.getElementById("status");
+  badge.textContent = state;
+  badge.className = `status ${state}`;
+}
+
+openFeed(store, {
+  onChange: () => {
+    store.prune(200);
+    renderTranscript();
+  },
+  onStatus: setStatus,
+});
+
+// Overlay URL builder with a live preview.
+const form = document.getElementById("style");
+const urlBox = document.getElementById("overlay-url");
+const preview = document.getElementById("preview");
+
+function overlayUrl() {
+  const url = new URL("/overlay", location.href);
+  const defaults = { lines: "3", size: "42", color: "#ffffff", align: "center" };
+  for (const [name, raw] of new FormData(form)) {
+    const value = String(raw).trim().replace(/^#/, "");
+    if (value && value !== (defaults[name] || "").replace(/^#/, "")) {
+      url.searchParams.set(name, value);
+    }
+  }
+  if (token) url.searchParams.set("token", token);
+  return url;
+}
+
+function updateUrl() {
+  const url = overlayUrl();
+  urlBox.value = url.href;
+  url.searchParams.set("fade", "0"); // the preview keeps the last caption on show
+  preview.src = url.href;
+}
+
+form.addEventListener("input", updateUrl);
+document.getElementById("copy").addEventListener("click", async () => {
+  urlBox.select();
+  try {
+    await navigator.clipboard.writeText(urlBox.value);
+  } catch {
+    document.execCommand("copy");
+  }
+});
+updateUrl();
+
+// Pipeline health, once a second.
+async function poll() {
+  try {
+    const response = await fetch(`/healthz${token ? `?token=${encodeURIComponent(token)}` : ""}`);
+    const health = await response.json();
+    const body = document.querySelector("#metrics tbody");
+    body.replaceChildren();
+    for (const [name, edge] of Object.entries(health.edges)) {
+      const row = body.insertRow();
+      const lag = edge.lag_s_p50 == null ? "-" : `${Math.round(edge.lag_s_p50 * 1000)} ms`;
+      for (const cell of [name, edge.depth, lag, edge.dropped]) {
+        row.insertCell().textContent = String(cell);
+      }
+    }
+    document.getElementById("clients").textContent =
+      `${health.clients} overlay client(s), up ${Math.round(health.uptime_s)} s`;
+  } catch {
+    // the server is restarting; the feed shows "reconnecting"
+  }
+}
+poll();
+setInterval(poll, 1000);

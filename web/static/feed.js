@@ -1,0 +1,81 @@
+"use strict";
+// canvascap caption feed client, shared by the overlay and the control page.
+// Applies the protocol's client rule (web/protocol.py) and reconnects with backoff.
+
+class CaptionStore {
+  constructor() {
+    this.session = null;
+    this.lines = new Map(); // "id|lang" -> caption
+  }
+
+  /** Replace everything with a snapshot (also after a reconnect). */
+  load(snapshot) {
+    this.session = snapshot.session;
+    this.lines.clear();
+    for (const caption of snapshot.captions) this.apply(caption);
+  }
+
+  /** Apply one revision; return false if it is stale. */
+  apply(caption) {
+    const key = `${caption.id}|${caption.lang}`;
+    const held = this.lines.get(key);
+    if (held && (held.final || held.rev >= caption.rev)) return false;
+    if (caption.final && !caption.text) this.lines.delete(key); // retracted: not speech
+    else this.lines.set(key, caption);
+    return true;
+  }
+
+  /** Caption ids in order, each with its lines by language. */
+  byId() {
+    const ids = new Map();
+    for (const caption of this.lines.values()) {
+      if (!ids.has(caption.id)) ids.set(caption.id, new Map());
+      ids.get(caption.id).set(caption.lang, caption);
+    }
+    return new Map([...ids.entries()].sort((a, b) => a[0] - b[0]));
+  }
+
+  /** Forget all but the newest `keep` ids. */
+  prune(keep) {
+    const ids = [...new Set([...this.lines.values()].map((c) => c.id))].sort((a, b) => a - b);
+    const cutoff = ids.length > keep ? ids[ids.length - keep] : -Infinity;
+    for (const [key, caption] of this.lines) if (caption.id < cutoff) this.lines.delete(key);
+  }
+}
+
+/** Connect to /ws (passing on ?token=), call back on every change, reconnect forever. */
+function openFeed(store, { onChange, onStatus }) {
+  const token = new URLSearchParams(location.search).get("token");
+  let delayMs = 500;
+  function connect() {
+    const url = new URL("/ws", location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    url.search = token ? `?token=${encodeURIComponent(token)}` : "";
+    const socket = new WebSocket(url);
+    socket.onopen = () => {
+      delayMs = 500;
+      if (onStatus) onStatus("live");
+    };
+    socket.onmessage = (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (message.v !== 1) return;
+      if (message.type === "snapshot") {
+        store.load(message);
+        onChange(null);
+      } else if (message.type === "caption" && store.apply(message)) {
+        onChange(message);
+      }
+    };
+    socket.onclose = () => {
+      if (onStatus) onStatus("reconnecting");
+      setTimeout(connect, delayMs);
+      delayMs = Math.min(delayMs * 2, 8000);
+    };
+  }
+  connect();
+}

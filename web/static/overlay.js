@@ -1,0 +1,120 @@
+"use strict";
+// canvascap overlay. URL parameters (all optional):
+//   lang=es          show this language's line (falls back to the source until it arrives)
+//   show=source|translation|both   default: translation if lang is given, else source
+//   lines=3          caption lines kept on screen
+//   fade=8           seconds of silence before captions fade out (0: never)
+//   font=Inter       font family        size=42        font size in px
+//   color=ffffff     text colour        bg=00000099    box colour ("transparent" for none)
+//   align=center|left|right|start|end
+//   token=...        needed when the server is not on this computer only
+
+const params = new URLSearchParams(location.search);
+const root = document.getElementById("captions");
+const store = new CaptionStore();
+const targetLang = params.get("lang");
+const show = params.get("show") || (targetLang ? "translation" : "source");
+const fadeS = Number(params.get("fade") ?? 8);
+
+function cssColor(value) {
+  if (!value) return null;
+  const candidate = /^[0-9a-f]{3,8}$/i.test(value) ? `#${value}` : value;
+  return CSS.supports("color", candidate) ? candidate : null;
+}
+
+function setStyle() {
+  const style = document.documentElement.style;
+  const lines = Number.parseInt(params.get("lines"), 10);
+  if (lines > 0) style.setProperty("--lines", String(lines));
+  const size = Number.parseFloat(params.get("size"));
+  if (size > 0) style.setProperty("--size", `${size}px`);
+  const font = params.get("font");
+  if (font && CSS.supports("font-family", font)) style.setProperty("--font", font);
+  const color = cssColor(params.get("color"));
+  if (color) style.setProperty("--color", color);
+  const bg = cssColor(params.get("bg"));
+  if (bg) style.setProperty("--bg", bg);
+  const align = params.get("align");
+  if (["left", "right", "center", "start", "end"].includes(align)) {
+    style.setProperty("--align", align);
+  }
+}
+
+/** The source line of a caption id: the one that is not a translation. */
+function sourceLine(lines) {
+  for (const caption of lines.values()) if (caption.text === caption.source) return caption;
+  return lines.values().next().value;
+}
+
+/** Fill an element with a caption's text: stable prefix, then the changing tail. */
+function fill(element, caption, text) {
+  const stableChars = caption && caption.text === text ? caption.stable_chars : 0;
+  let stable = element.querySelector(".stable");
+  let tail = element.querySelector(".tail");
+  if (!stable) {
+    stable = element.appendChild(document.createElement("span"));
+    stable.className = "stable";
+    tail = element.appendChild(document.createElement("span"));
+    tail.className = "tail";
+  }
+  const head = caption.final ? text : text.slice(0, stableChars);
+  // textContent only: caption text is never parsed as HTML.
+  if (stable.textContent !== head) stable.textContent = head;
+  const rest = caption.final ? "" : text.slice(head.length);
+  if (tail.textContent !== rest) tail.textContent = rest;
+}
+
+function render() {
+  const seen = new Set();
+  for (const [id, lines] of store.byId()) {
+    const source = sourceLine(lines);
+    const translated = targetLang ? lines.get(targetLang) : null;
+    // The top line: the translation when only that is asked for, else the spoken words.
+    const primary = show === "translation" ? translated || source : source;
+    let block = document.getElementById(`caption-${id}`);
+    if (!block) {
+      block = document.createElement("p");
+      block.id = `caption-${id}`;
+      block.dir = "auto"; // right-to-left scripts lay out correctly
+      root.appendChild(block);
+    }
+    block.className = `caption ${primary.final ? "final" : "partial"}`;
+    block.lang = primary.lang;
+    let text = block.querySelector(".text:not(.translation)");
+    if (!text) {
+      text = block.appendChild(document.createElement("span"));
+      text.className = "text";
+    }
+    fill(text, primary, primary === source ? primary.source : primary.text);
+    let second = block.querySelector(".translation");
+    if (show === "both" && translated) {
+      if (!second) {
+        second = block.appendChild(document.createElement("span"));
+        second.className = "text translation";
+        second.dir = "auto";
+      }
+      second.lang = translated.lang;
+      fill(second, translated, translated.text);
+    } else if (second) {
+      second.remove();
+    }
+    seen.add(block.id);
+  }
+  for (const block of [...root.children]) if (!seen.has(block.id)) block.remove();
+}
+
+let fadeTimer = null;
+function wake() {
+  root.classList.remove("faded");
+  clearTimeout(fadeTimer);
+  if (fadeS > 0) fadeTimer = setTimeout(() => root.classList.add("faded"), fadeS * 1000);
+}
+
+setStyle();
+openFeed(store, {
+  onChange: () => {
+    store.prune(50);
+    render();
+    wake();
+  },
+});
