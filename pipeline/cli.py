@@ -11,6 +11,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli_translate import (
+    add_llm_options,
+    add_translate_options,
+    bench_translate,
+    llm_check,
+    translate_overrides,
+)
 from pipeline.config import PipelineConfig, load_config
 from pipeline.errors import StageFailed, UserError
 from pipeline.session import run_session
@@ -92,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_session_options(run)
     _add_model_options(run)
+    add_translate_options(run)
 
     demo = commands.add_parser(
         "demo",
@@ -101,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_session_options(demo)
     _add_model_options(demo)
+    add_translate_options(demo)
 
     transcribe = commands.add_parser(
         "transcribe",
@@ -117,6 +126,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transcribe.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
     _add_model_options(transcribe)
+
+    llm = commands.add_parser(
+        "llm",
+        help="check the translation backend",
+        description="Tools for the DiffusionGemma translation backend.",
+    )
+    llm_commands = llm.add_subparsers(dest="llm_command", required=True, metavar="COMMAND")
+    check = llm_commands.add_parser(
+        "check",
+        help="send one packed request and report latency and lines",
+        description="Connect to the backend, send one packed request (two captions x the "
+        "target languages), and report latency, lines returned and lines missing.",
+    )
+    check.add_argument("--translate", metavar="LANGS", help="target languages (default: es,de)")
+    add_llm_options(check)
+    check.add_argument("-v", "--verbose", action="store_true", help="log details")
+
+    bench = commands.add_parser(
+        "bench", help="measure parts of canvascap", description="Benchmarks of canvascap's parts."
+    )
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
+    translate_bench = bench_commands.add_parser(
+        "translate",
+        help="per-request latency and lines per canvas of the LLM backend",
+        description="Send packed translation requests to the backend and report the median "
+        "and p90 request latency and how many lines each canvas carried.",
+    )
+    translate_bench.add_argument("--requests", type=int, default=10, help="how many (10)")
+    translate_bench.add_argument(
+        "--sentences", metavar="FILE", help="English sentences to translate, one a line"
+    )
+    translate_bench.add_argument(
+        "--translate", metavar="LANGS", help="target languages (default: es,de)"
+    )
+    add_llm_options(translate_bench)
+    translate_bench.add_argument("-v", "--verbose", action="store_true", help="log details")
 
     commands.add_parser(
         "devices",
@@ -161,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
             return _devices()
         if args.command == "transcribe":
             return _transcribe(args)
+        if args.command == "llm":
+            return llm_check(args)
+        if args.command == "bench":
+            return bench_translate(args)
         return _run(args)
     except UserError as error:
         print(f"canvascap: error: {error}", file=sys.stderr)
@@ -228,7 +277,9 @@ def _run(args: argparse.Namespace) -> int:
     for flag in ("host", "port"):
         if getattr(args, flag) is not None:
             overrides.append(f"sinks.overlay.options.{flag}={json.dumps(getattr(args, flag))}")
-    config = load_config(args.config, overrides + _model_overrides(args) + args.overrides)
+    overrides += _model_overrides(args)
+    overrides += translate_overrides(args, load_config(args.config, overrides))
+    config = load_config(args.config, overrides + args.overrides)
     if args.no_overlay:
         sinks = {k: v for k, v in config.sinks.items() if v.use != "sink.overlay"}
         config = config.model_copy(update={"sinks": sinks})

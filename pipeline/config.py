@@ -71,8 +71,22 @@ def preset_path(name: str) -> Path:
 def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None
 ) -> PipelineConfig:
-    """Read a preset (the default one if no path) and apply ``key=value`` overrides."""
-    source = Path(path) if path else preset_path("default")
+    """Read a preset (the default one if no path) and apply ``key=value`` overrides.
+
+    ``path`` may also name a shipped preset (``vllm``, ``gpu``, ...). A file may start
+    from another preset with ``extends: NAME_OR_PATH`` and change only what differs.
+    """
+    raw = apply_overrides(_read(path), overrides or [])
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as error:
+        raise UserError(format_validation_error(error, prefix="")) from None
+
+
+def _read(path: str | Path | None, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    source = _locate(path)
+    if source in seen:
+        raise UserError(f"config file {source} extends itself in a loop")
     try:
         raw = yaml.safe_load(source.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -85,11 +99,32 @@ def load_config(
         raise UserError(f"config file {source} is not valid YAML{at}: fix its syntax") from None
     if not isinstance(raw, dict):
         raise UserError(f"config file {source} must hold a mapping with a 'stages' key")
-    raw = apply_overrides(raw, overrides or [])
-    try:
-        return PipelineConfig.model_validate(raw)
-    except ValidationError as error:
-        raise UserError(format_validation_error(error, prefix="")) from None
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    return _merge(_read(base, (*seen, source)), raw)
+
+
+def _locate(path: str | Path | None) -> Path:
+    if not path:
+        return preset_path("default")
+    candidate = Path(path)
+    if not candidate.exists() and candidate.suffix == "" and "/" not in str(path):
+        shipped = preset_path(str(path))
+        if shipped.exists():
+            return shipped
+    return candidate
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge mappings; new keys (stages too) go after the base's ones."""
+    merged = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ STAGES: dict[str, str] = {
     "sink.terminal": "stages.terminal:TerminalSink",
     "sink.transcript": "stages.transcript:TranscriptSink",
     "sink.overlay": "web.server:OverlaySink",
+    "translate.diffusion_gemma": "stages.translate:TranslateStage",
 }
 
 

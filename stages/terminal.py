@@ -40,6 +40,7 @@ class TerminalSink:
         self.name = "terminal"
         self.options = options
         self.console = console or Console(file=sys.stdout, highlight=False, soft_wrap=True)
+        self._spoken: dict[int, str] = {}
 
     async def prepare(self) -> None:
         """Nothing to open."""
@@ -48,28 +49,33 @@ class TerminalSink:
         """Show each revision as it arrives."""
         if not self.console.is_terminal:
             async for caption in inbox:
+                self._spoken.setdefault(caption.id, caption.lang)
                 if caption.final and caption.text:
                     self.console.print(self._final_line(caption), markup=False)
             return
-        partials: dict[int, Caption] = {}
+        partials: dict[tuple[int, str], Caption] = {}
         with Live(Text(""), console=self.console, auto_refresh=False, transient=True) as live:
             async for caption in inbox:
+                self._spoken.setdefault(caption.id, caption.lang)
                 if caption.final:
-                    partials.pop(caption.id, None)
+                    partials.pop(caption.key, None)
                     if caption.text:
                         live.console.print(self._final_line(caption))
                 else:
-                    partials[caption.id] = caption
+                    partials[caption.key] = caption
                 live.update(self._partial_block(partials), refresh=True)
 
     def _final_line(self, caption: Caption) -> Text:
         line = Text()
-        if self.options.timestamps:
-            line.append(f"[{_clock(caption.start_s)}] ", style="cyan")
+        translated = self._spoken.setdefault(caption.id, caption.lang) != caption.lang
+        if self.options.timestamps or translated:
+            stamp = _clock(caption.start_s) if self.options.timestamps else ""
+            tag = f"{stamp} {caption.lang}".strip() if translated else stamp
+            line.append(f"[{tag}] ", style="magenta" if translated else "cyan")
         line.append(caption.text)
         return line
 
-    def _partial_block(self, partials: dict[int, Caption]) -> Text:
+    def _partial_block(self, partials: dict[tuple[int, str], Caption]) -> Text:
         block = Text()
         for caption in partials.values():
             stable = caption.text[: caption.stable_chars]

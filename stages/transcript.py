@@ -28,7 +28,11 @@ log = logging.getLogger(__name__)
 
 
 class TranscriptSink:
-    """Writes finals as JSON lines while running, and SRT/VTT when the session ends."""
+    """Writes finals as JSON lines while running, and SRT/VTT when the session ends.
+
+    Subtitles of the spoken words go to ``<session>.srt``/``.vtt``; each translation
+    language gets its own ``<session>.<lang>.srt``/``.vtt``.
+    """
 
     accepts: ClassVar[type | None] = Caption
     emits: ClassVar[type | None] = None
@@ -47,18 +51,20 @@ class TranscriptSink:
         self.options = options
         self.ctx = ctx
         self.base = Path(options.out_dir) / ctx.session
-        self.finals: dict[int, Caption] = {}
+        self.finals: dict[tuple[int, str], Caption] = {}
+        self._spoken: dict[int, str] = {}
         self._jsonl: IO[str] | None = None
         self._started = False
         self._closed = False
 
     @property
     def paths(self) -> list[Path]:
-        """The files this sink writes."""
-        suffixes = [".jsonl"] + [
-            s for s, on in ((".srt", self.options.srt), (".vtt", self.options.vtt)) if on
-        ]
-        return [self.base.with_suffix(s) for s in suffixes]
+        """The files this sink has written."""
+        names = [f"{self.base.name}.jsonl"]
+        for caption_lang in ("", *sorted({c.lang for c in self.finals.values()})):
+            stem = self.base.name + (f".{caption_lang}" if caption_lang else "")
+            names += [f"{stem}.srt", f"{stem}.vtt"]
+        return [p for p in (self.base.parent / n for n in names) if p.exists()]
 
     async def prepare(self) -> None:
         """Create the output folder, so a bad ``--out`` fails before audio flows."""
@@ -77,9 +83,11 @@ class TranscriptSink:
         self._jsonl = self.base.with_suffix(".jsonl").open("a", encoding="utf-8")
         self._started = True
         async for caption in inbox:
+            # The recogniser's line of an id arrives before any translation of it.
+            self._spoken.setdefault(caption.id, caption.lang)
             if not caption.final or not caption.text:
                 continue
-            self.finals[caption.id] = caption
+            self.finals[caption.key] = caption
             assert self._jsonl is not None
             self._jsonl.write(json.dumps(caption_record(caption), ensure_ascii=False) + "\n")
             self._jsonl.flush()
@@ -91,8 +99,14 @@ class TranscriptSink:
         self._closed = True
         if self._jsonl is not None:
             self._jsonl.close()
-        finals = list(self.finals.values())
-        if self.options.srt:
-            self.base.with_suffix(".srt").write_text(to_srt(finals), encoding="utf-8")
-        if self.options.vtt:
-            self.base.with_suffix(".vtt").write_text(to_vtt(finals), encoding="utf-8")
+        by_language: dict[str, list[Caption]] = {}
+        for caption in self.finals.values():
+            spoken = self._spoken.get(caption.id) == caption.lang
+            by_language.setdefault("" if spoken else caption.lang, []).append(caption)
+        by_language.setdefault("", [])
+        for lang, finals in by_language.items():
+            stem = self.base.name + (f".{lang}" if lang else "")
+            if self.options.srt:
+                (self.base.parent / f"{stem}.srt").write_text(to_srt(finals), encoding="utf-8")
+            if self.options.vtt:
+                (self.base.parent / f"{stem}.vtt").write_text(to_vtt(finals), encoding="utf-8")

@@ -15,7 +15,8 @@ for name in {BLOCKED!r}:
     sys.modules[name] = None  # any import of these now raises ImportError
 import pipeline, stages, web, configs
 import pipeline.cli, pipeline.runner, pipeline.formats, pipeline.testing
-import stages.vad, stages.asr, stages.terminal, stages.transcript
+import stages.vad, stages.asr, stages.terminal, stages.transcript, stages.translate
+import pipeline.cli_translate, stages.translate_packing
 from pipeline.config import load_config
 config = load_config(None)
 assert list(config.stages) == ["source", "vad", "asr"]

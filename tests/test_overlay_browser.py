@@ -165,3 +165,41 @@ async def test_partial_shows_lighter_and_its_stable_words_stay_put() -> None:
         assert float(opacity) < 1
         await feed.send(caption(0, "So my fellow Americans, ask not.", rev=2))
         await page.wait_for_selector("#caption-0.final")
+
+
+async def test_control_page_shows_transcript_health_and_a_working_overlay_url() -> None:
+    async with overlay_server() as (sink, feed), chromium() as browser:
+        page = await browser.new_page(bypass_csp=True)
+        await page.goto(f"{sink.url}/")
+        await feed.send(caption(0, "first final line"))
+        await feed.send(caption(1, "a partial <em>line</em>", final=False))
+        await page.wait_for_function(
+            "document.querySelector('#transcript').innerText.includes('a partial <em>line</em>')"
+        )
+        assert await page.inner_text("#status") == "live"
+        await page.wait_for_function(
+            "document.querySelectorAll('#metrics tbody tr').length > 0"
+            " || document.querySelector('#clients').textContent"
+        )
+        assert "overlay client" in await page.inner_text("#clients")
+        await page.fill("input[name=lines]", "2")
+        await page.fill("input[name=lang]", "de")
+        url = await page.input_value("#overlay-url")
+        assert url.startswith(f"{sink.url}/overlay?") and "lines=2" in url and "lang=de" in url
+        preview = page.frame_locator("#preview")
+        await preview.locator("#caption-0").wait_for()
+        assert "first final line" in await preview.locator("#captions").inner_text()
+
+
+async def test_overlay_with_a_token_reaches_the_feed_when_not_on_loopback_only() -> None:
+    async with overlay_server(host="0.0.0.0") as (sink, feed), chromium() as browser:
+        page = await browser.new_page(bypass_csp=True)
+        await feed.send(caption(0, "shared across the network"))
+        await page.goto(sink.page_url("/overlay") + "&fade=0")
+        await page.wait_for_function(
+            "document.body.innerText.includes('shared across the network')"
+        )
+        denied = await browser.new_page(bypass_csp=True)
+        await denied.goto(f"{sink.url}/overlay?fade=0")
+        await denied.wait_for_timeout(1000)
+        assert await denied.inner_text("#captions") == ""

@@ -1,0 +1,236 @@
+"""Command-line pieces for translation: the flags, their overrides, and ``llm check``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+from pipeline.config import PipelineConfig
+from pipeline.errors import UserError
+
+__all__ = ["add_llm_options", "add_translate_options", "llm_check", "translate_overrides"]
+
+SAMPLE_CAPTIONS = [
+    "Good morning everyone, and thank you for joining the call today.",
+    "First we will look at the numbers from last quarter, then at the plans for next year.",
+]
+
+HOW_TO_START = (
+    "start a DiffusionGemma backend: on a GPU server run "
+    "'vllm serve google/diffusiongemma-26B-A4B-it' and add --llm openai "
+    "--llm-url http://HOST:8000/v1, or run it in process with --llm transformers "
+    "--llm-model PATH_OR_ID"
+)
+
+
+def add_llm_options(parser: argparse.ArgumentParser) -> None:
+    """``--llm``, ``--llm-model``, ``--llm-url``."""
+    parser.add_argument(
+        "--llm",
+        choices=("transformers", "openai"),
+        help="DiffusionGemma backend: in process (transformers) or an "
+        "OpenAI-compatible server such as vLLM (openai)",
+    )
+    parser.add_argument(
+        "--llm-model",
+        metavar="PATH_OR_ID",
+        help="model folder or hub id (transformers), or served model name",
+    )
+    parser.add_argument(
+        "--llm-url", metavar="URL", help="server base URL (default: http://127.0.0.1:8000/v1)"
+    )
+
+
+def add_translate_options(parser: argparse.ArgumentParser) -> None:
+    """``--translate``, ``--cleanup``, ``--glossary`` and the backend flags."""
+    parser.add_argument(
+        "--translate",
+        metavar="LANGS",
+        help="translate captions into these languages, e.g. es,de,ja "
+        "(needs --llm; 'en' alone works without one, via Whisper)",
+    )
+    parser.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="fix recognition errors, punctuation and fillers (needs --llm)",
+    )
+    parser.add_argument(
+        "--glossary", metavar="FILE", help="YAML terms to keep or to translate consistently"
+    )
+    add_llm_options(parser)
+
+
+def _targets(args: argparse.Namespace) -> list[str]:
+    return [t.strip() for t in (getattr(args, "translate", None) or "").split(",") if t.strip()]
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, object]:
+    options: dict[str, object] = {}
+    if args.llm:
+        options["backend"] = args.llm
+    if args.llm_model:
+        options["model"] = args.llm_model
+    if args.llm_url:
+        options["url"] = args.llm_url
+    return options
+
+
+def translate_overrides(args: argparse.Namespace, preset: PipelineConfig) -> list[str]:
+    """Overrides that add or configure the translate stage, or use Whisper's translation."""
+    targets = _targets(args)
+    cleanup = bool(getattr(args, "cleanup", False))
+    has_stage = "translate" in preset.stages
+    if not (targets or cleanup or args.llm or args.llm_url or args.llm_model):
+        return []
+    if args.llm or has_stage:
+        options = _backend_options(args)
+        if targets:
+            options["targets"] = targets
+        if cleanup:
+            options["cleanup"] = True
+        if getattr(args, "glossary", None):
+            options["glossary"] = args.glossary
+        if has_stage:
+            return [f"translate.{key}={json.dumps(value)}" for key, value in options.items()]
+        stage = {
+            "use": "translate.diffusion_gemma",
+            "inbox": {"size": 16, "policy": "coalesce"},
+            "options": options,
+        }
+        return [f"stages.translate={json.dumps(stage)}"]
+    if targets == ["en"] and not cleanup:
+        # No LLM: Whisper's own speech translation into English, multilingual model.
+        overrides = ["asr.task=translate"]
+        if getattr(args, "model", None) is None and preset.stages["asr"].options.get(
+            "model", "tiny.en"
+        ).endswith(".en"):
+            overrides += ["asr.model=base", "asr.language=auto"]
+        return overrides
+    wanted = ", ".join(targets) or "cleanup"
+    raise UserError(f"translation into {wanted} needs an LLM backend: {HOW_TO_START}")
+
+
+def llm_check(args: argparse.Namespace) -> int:
+    """Send one packed request to the configured backend and report what came back."""
+    from stages.translate import TranslateOptions, make_backend
+    from stages.translate_packing import Job, build_prompt, parse_lines
+
+    options = TranslateOptions(
+        **{"targets": _targets(args) or ["es", "de"], **_backend_options(args)}
+    )
+    backend = make_backend(options)
+
+    async def check() -> dict[str, object]:
+        try:
+            await backend.start()
+        except UserError:
+            raise
+        except Exception as error:  # noqa: BLE001 - report any failure to connect
+            raise UserError(
+                f"the {options.backend} backend is not reachable at "
+                f"{options.url}: {error}; {HOW_TO_START}"
+            ) from None
+        jobs = [Job(i, text, "en", list(options.targets)) for i, text in enumerate(SAMPLE_CAPTIONS)]
+        pairs = [(job, lang) for job in jobs for lang in job.langs]
+        started = time.monotonic()
+        drafts = 0
+
+        def on_draft(_: str) -> None:
+            nonlocal drafts
+            drafts += 1
+
+        try:
+            completion = await backend.complete(
+                build_prompt(pairs, []), max_tokens=256, on_draft=on_draft
+            )
+        finally:
+            await backend.aclose()
+        latency = time.monotonic() - started
+        found, missing = parse_lines(
+            completion.text, [(j.id, lang) for j, lang in pairs], completion.truncated
+        )
+        return {
+            "latency_s": round(latency, 3),
+            "lines_returned": len(found),
+            "lines_missing": len(missing),
+            "drafts": drafts,
+            "lines": {f"{cid}|{lang}": text for (cid, lang), text in found.items()},
+        }
+
+    report = asyncio.run(check())
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0 if report["lines_missing"] == 0 else 1
+
+
+def bench_translate(args: argparse.Namespace) -> int:
+    """``canvascap bench translate``: per-request latency and lines per canvas."""
+    import statistics
+
+    from stages.translate import TranslateOptions, make_backend
+    from stages.translate_packing import Job, build_prompt, pack, parse_lines
+
+    options = TranslateOptions(
+        **{"targets": _targets(args) or ["es", "de"], **_backend_options(args)}
+    )
+    sentences = SAMPLE_CAPTIONS + BENCH_CAPTIONS
+    if args.sentences:
+        try:
+            with open(args.sentences, encoding="utf-8") as handle:
+                sentences = [line.strip() for line in handle if line.strip()]
+        except OSError as error:
+            raise UserError(f"cannot read {args.sentences}: {error.strerror}") from None
+    backend = make_backend(options)
+
+    async def bench() -> dict[str, object]:
+        try:
+            await backend.start()
+        except UserError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise UserError(
+                f"the {options.backend} backend is not reachable: {error}; {HOW_TO_START}"
+            ) from None
+        budget = int(options.canvas_tokens * (1 - options.headroom))
+        latencies, per_canvas, missing = [], [], 0
+        try:
+            for request in range(args.requests):
+                start = (request * 3) % len(sentences)
+                jobs = [
+                    Job(i, sentences[(start + i) % len(sentences)], "en", list(options.targets))
+                    for i in range(6)
+                ]
+                pairs, _ = pack(jobs, backend.count_tokens, budget)
+                began = time.monotonic()
+                completion = await backend.complete(build_prompt(pairs, []), max_tokens=256)
+                latencies.append(time.monotonic() - began)
+                found, lost = parse_lines(
+                    completion.text, [(j.id, lang) for j, lang in pairs], completion.truncated
+                )
+                per_canvas.append(len(pairs))
+                missing += len(lost)
+        finally:
+            await backend.aclose()
+        ordered = sorted(latencies)
+        return {
+            "backend": options.backend,
+            "requests": len(latencies),
+            "latency_s_p50": round(statistics.median(ordered), 4),
+            "latency_s_p90": round(ordered[int(0.9 * (len(ordered) - 1))], 4),
+            "lines_per_canvas": round(statistics.mean(per_canvas), 2),
+            "lines_missing": missing,
+        }
+
+    print(json.dumps(asyncio.run(bench()), indent=2))
+    return 0
+
+
+BENCH_CAPTIONS = [
+    "The new schedule starts on Monday, so please check your calendars.",
+    "We are still waiting for the final numbers from the sales team.",
+    "If you have questions, write them in the chat and we will answer at the end.",
+    "The weather service expects heavy rain in the north this weekend.",
+    "Our next speaker has worked on public transport for twenty years.",
+    "Thank you all for coming, and see you next week.",
+]

@@ -1,0 +1,146 @@
+"""DiffusionGemma in process, through Hugging Face transformers.
+
+The only module that imports ``torch`` and ``transformers``. It is also the only path
+that exposes per-step drafts: ``generate()`` calls ``put_draft`` on the streamer after
+every denoising step, and each draft is decoded and handed to the translate stage,
+which shows it as a non-final revision. Runs in bf16 on CUDA when available, float32
+on the CPU. Generation runs in one worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pipeline.errors import UserError
+from stages.translate import Completion, TranslateOptions
+
+__all__ = ["TransformersBackend"]
+
+log = logging.getLogger(__name__)
+
+
+class TransformersBackend:
+    """``LlmBackend`` over ``DiffusionGemmaForBlockDiffusion``."""
+
+    def __init__(self, options: TranslateOptions) -> None:
+        if not options.model:
+            raise UserError(
+                "the transformers backend needs a model: --llm-model PATH_OR_ID "
+                "(e.g. google/diffusiongemma-26B-A4B-it)"
+            )
+        self.options = options
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.device = "cpu"
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="diffusion-gemma")
+        self._eos: list[int] = []
+
+    async def start(self) -> None:
+        """Load tokenizer and model in the worker thread."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+
+    def _load(self) -> None:
+        try:
+            import torch
+            from transformers import AutoTokenizer
+            from transformers.models.diffusion_gemma import DiffusionGemmaForBlockDiffusion
+        except ImportError:
+            raise UserError(
+                "the transformers backend needs PyTorch and transformers: "
+                "pip install 'canvascap[llm]' (with a CUDA build of torch for a GPU)"
+            ) from None
+        wanted = self.options.device
+        self.device = (
+            "cuda"
+            if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available())
+            else "cpu"
+        )
+        dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.options.model)
+            model = DiffusionGemmaForBlockDiffusion.from_pretrained(self.options.model, dtype=dtype)
+        except OSError as error:
+            raise UserError(
+                f"cannot load DiffusionGemma from '{self.options.model}': {error}".split("\n")[0]
+                + " (give a local folder, or connect to the internet for a hub id)"
+            ) from None
+        self.model = model.to(self.device).eval()
+        eos = [self.tokenizer.eos_token_id]
+        for marker in ("<turn|>", "<end_of_turn>"):
+            token = self.tokenizer.convert_tokens_to_ids(marker)
+            if isinstance(token, int) and token != self.tokenizer.unk_token_id:
+                eos.append(token)
+        self._eos = [t for t in eos if t is not None]
+        log.info("DiffusionGemma loaded on %s", self.device)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in the model's own tokenizer."""
+        if self.tokenizer is None:
+            return max(1, len(text) // 3)
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    async def complete(
+        self, prompt: str, *, max_tokens: int, on_draft: Callable[[str], None] | None = None
+    ) -> Completion:
+        """Generate one canvas; drafts go to ``on_draft`` on the event loop."""
+        loop = asyncio.get_running_loop()
+
+        def draft(text: str) -> None:
+            if on_draft is not None:
+                loop.call_soon_threadsafe(on_draft, text)
+
+        return await loop.run_in_executor(self._executor, self._generate, prompt, max_tokens, draft)
+
+    def _generate(self, prompt: str, max_tokens: int, draft: Callable[[str], None]) -> Completion:
+        import torch
+
+        encoded = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}],
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
+            enable_thinking=False,
+        )
+        input_ids = encoded["input_ids"].to(self.device)
+        streamer = _DraftStreamer(self.tokenizer, draft)
+        with torch.inference_mode():
+            output = self.model.generate(
+                input_ids,
+                streamer=streamer,
+                max_new_tokens=max_tokens,
+                max_denoising_steps=self.options.denoising_steps,
+                eos_token_id=self._eos,
+            )
+        new = output.sequences[0, input_ids.shape[1] :]
+        ended = any(int(t) in self._eos or int(t) == self.tokenizer.pad_token_id for t in new)
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        return Completion(text=text, truncated=not ended and len(new) >= max_tokens)
+
+    async def aclose(self) -> None:
+        """Let a generation still running finish in the background."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class _DraftStreamer:
+    """Receives the prompt, a draft after every denoising step, then committed canvases."""
+
+    def __init__(self, tokenizer: Any, on_draft: Callable[[str], None]) -> None:
+        self.tokenizer = tokenizer
+        self.on_draft = on_draft
+        self.drafts = 0
+        self.canvases = 0
+
+    def put(self, value: Any) -> None:
+        self.canvases += 1  # the first call is the prompt, later ones committed canvases
+
+    def put_draft(self, value: Any = None, logits: Any = None) -> None:
+        ids = value if value is not None else logits.argmax(-1)
+        self.drafts += 1
+        self.on_draft(self.tokenizer.decode(ids[0], skip_special_tokens=True))
+
+    def end(self) -> None:
+        pass

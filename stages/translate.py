@@ -1,0 +1,428 @@
+"""``translate.diffusion_gemma``: cleaned captions and translations into many languages.
+
+Sits after the recogniser. Every caption passes straight through, so the source text is
+never delayed; for each final caption the stage adds one line per target language (and,
+with ``cleanup``, a cleaned source line), all keyed by ``(id, lang)``.
+
+Latency policy:
+
+* **One request in flight.** Finals that arrive meanwhile wait and are packed together
+  into the next request (``stages.translate_packing``), so a burst of speech costs one
+  canvas, not one request per caption.
+* **A deadline.** When a caption has waited ``max_lag_s``, its source text is shown in
+  each missing language as a non-final revision; the translation replaces it when it
+  arrives.
+* **No backlog.** Lines that come back missing are asked once more, then shown
+  untranslated; if more than ``max_pending`` captions wait, the oldest are shown
+  untranslated at once. A broken or slow backend never holds captions back: it is
+  retried with back-off and captions flow untranslated until it answers again.
+* **Drafts.** With the in-process backend every denoising step yields a draft; drafts
+  become non-final revisions, so a translation sharpens in place on screen.
+* **Partials** (``partials: idle``): when nothing else waits, the newest partial is
+  translated too, as non-final revisions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import ClassVar, Literal, Protocol
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pipeline.channel import Closed, Full, Receiver, Sender
+from pipeline.errors import UserError
+from pipeline.stage import Context
+from pipeline.types import Caption
+from stages.translate_packing import Glossary, Job, build_prompt, pack, parse_lines
+
+__all__ = ["Completion", "LlmBackend", "TranslateOptions", "TranslateStage", "load_glossary"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a backend wrote for one request."""
+
+    text: str
+    truncated: bool = False
+    """The output hit the token limit, so its last line may be cut."""
+
+
+class LlmBackend(Protocol):
+    """A DiffusionGemma runtime: in process, or behind an OpenAI-compatible server."""
+
+    async def start(self) -> None:
+        """Load the model or check the server; raise ``UserError`` if it cannot work."""
+        ...
+
+    async def complete(
+        self, prompt: str, *, max_tokens: int, on_draft: Callable[[str], None] | None = None
+    ) -> Completion:
+        """One request. ``on_draft`` gets intermediate canvases where the runtime has them."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` in the model's tokenizer (or a safe estimate)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and threads."""
+        ...
+
+
+class TranslateOptions(BaseModel):
+    """Options of ``translate.diffusion_gemma``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    targets: list[str] = Field(default_factory=list)
+    """Languages to translate into, e.g. ``[es, de, ja]``."""
+    cleanup: bool = False
+    """Also write a cleaned source line (ASR fixes, punctuation, no fillers)."""
+    backend: Literal["transformers", "openai"] = "openai"
+    model: str | None = None
+    """Model folder or hub id (transformers), or the served model's name (openai)."""
+    url: str = "http://127.0.0.1:8000/v1"
+    """Base URL of the OpenAI-compatible server (vLLM)."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the server's API key, if it needs one."""
+    tokenizer: str | None = None
+    """Tokenizer for packing with the openai backend; a character estimate if unset."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    denoising_steps: int = Field(16, ge=1, le=256)
+    canvas_tokens: int = Field(256, ge=16)
+    headroom: float = Field(0.2, ge=0, lt=1)
+    """Share of the canvas kept free when packing, for longer-than-expected lines."""
+    max_lag_s: float = Field(3.0, gt=0)
+    max_pending: int = Field(16, ge=1)
+    context_finals: int = Field(3, ge=0)
+    partials: Literal["off", "idle"] = "idle"
+    glossary: str | None = None
+    """YAML file: ``keep: [terms]`` and ``translate: {term: {lang: rendering}}``."""
+    timeout_s: float = Field(15.0, gt=0)
+    retries: int = Field(2, ge=0)
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+def load_glossary(path: str) -> Glossary:
+    """Read a glossary file, or raise a ``UserError`` that says what is wrong."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise UserError(f"cannot read glossary {path}: {error}") from None
+    if not isinstance(raw, dict) or not set(raw) <= {"keep", "translate"}:
+        raise UserError(f"glossary {path} must have only 'keep' and 'translate' keys")
+    keep = tuple(str(t) for t in raw.get("keep") or ())
+    translate = {
+        str(term): {str(k): str(v) for k, v in (renderings or {}).items()}
+        for term, renderings in (raw.get("translate") or {}).items()
+    }
+    return Glossary(keep, translate)
+
+
+def make_backend(options: TranslateOptions) -> LlmBackend:
+    """The backend the options name (imported only when used)."""
+    if options.backend == "transformers":
+        from stages.llm_transformers import TransformersBackend
+
+        return TransformersBackend(options)
+    from stages.llm_openai import OpenAIBackend
+
+    return OpenAIBackend(options)
+
+
+class TranslateStage:
+    """Caption in, the same caption plus cleaned and translated lines out."""
+
+    accepts: ClassVar[type | None] = Caption
+    emits: ClassVar[type | None] = Caption
+    Options = TranslateOptions
+
+    def __init__(
+        self, options: TranslateOptions, ctx: Context, backend: LlmBackend | None = None
+    ) -> None:
+        self.name = "translate"
+        self.options = options
+        self.ctx = ctx
+        self.backend = backend or make_backend(options)
+        self.glossary = load_glossary(options.glossary) if options.glossary else None
+        self.pending: deque[Job] = deque()
+        self._sources: dict[int, Caption] = {}
+        self._revs: dict[tuple[int, str], int] = {}
+        self._shown: dict[tuple[int, str], str] = {}
+        self._finalized: set[tuple[int, str]] = set()
+        self._context: deque[str] = deque(maxlen=max(1, options.context_finals))
+        self._idle_partial: Caption | None = None
+        self._retry_at = 0.0
+        self._failures = 0
+        self._outbox: Sender[Caption] | None = None
+
+    async def prepare(self) -> None:
+        """Start the backend; a server that is down only means captions start untranslated."""
+        try:
+            await self.backend.start()
+        except UserError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure to reach a server
+            log.warning(
+                "translation backend not ready (%s); captions flow untranslated until it answers",
+                error,
+            )
+            self._back_off()
+
+    async def aclose(self) -> None:
+        """Close the backend."""
+        await self.backend.aclose()
+
+    # -- main loop -------------------------------------------------------------------
+    async def run(self, inbox: Receiver[Caption], outbox: Sender[Caption]) -> None:
+        """Forward captions at once; keep one packed request in flight."""
+        self._outbox = outbox
+        items = aiter(inbox)
+        reading: asyncio.Task[Caption] | None = asyncio.create_task(anext(items))
+        request: asyncio.Task[None] | None = None
+        try:
+            while reading is not None or request is not None or self.pending:
+                waits = {t for t in (reading, request) if t is not None}
+                timeout = self._seconds_to_next_event()
+                if waits:
+                    done, _ = await asyncio.wait(
+                        waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    )
+                else:
+                    done = set()
+                    await asyncio.sleep(timeout if timeout is not None else 0)
+                if reading is not None and reading in done:
+                    try:
+                        await self._accept(reading.result())
+                        reading = asyncio.create_task(anext(items))
+                    except StopAsyncIteration:
+                        reading = None
+                if request is not None and request in done:
+                    request.result()
+                    request = None
+                await self._fire_deadlines()
+                if request is None:
+                    request = self._start_request()
+        finally:
+            for task in (reading, request):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+
+    def _seconds_to_next_event(self) -> float | None:
+        times = [
+            self._sources[job.id].origin_ns / 1e9 + self.options.max_lag_s
+            for job in self.pending
+            if job.id in self._sources and not job.overdue
+        ]
+        if self.pending and self._retry_at > time.monotonic():
+            times.append(self._retry_at)
+        if not times:
+            return None
+        return max(0.01, min(times) - time.monotonic())
+
+    async def _accept(self, caption: Caption) -> None:
+        """Forward the recogniser's caption and queue its translation."""
+        options = self.options
+        if not caption.final:
+            await self._forward(caption, final=False)
+            if options.partials == "idle":
+                self._idle_partial = caption
+            return
+        self._idle_partial = None
+        if not caption.text:  # retracted: it was not speech; retract our lines too
+            await self._forward(caption, final=True)
+            for key in [k for k in self._shown if k[0] == caption.id]:
+                await self._emit(key[0], key[1], "", final=True, like=caption)
+            return
+        self._forget_before(caption.id - 500)
+        self._sources[caption.id] = caption
+        langs = [lang for lang in options.targets if lang != caption.lang]
+        if options.cleanup:
+            langs.insert(0, caption.lang)
+        # With cleanup on, the raw text is only a draft of the source line.
+        await self._forward(caption, final=not options.cleanup)
+        if langs:
+            self.pending.append(Job(caption.id, caption.text, caption.lang, langs))
+        while len(self.pending) > options.max_pending:
+            oldest = self.pending.popleft()
+            self.ctx.metrics.count("translate.skipped_backlog")
+            await self._give_up(oldest, oldest.langs)
+        self._context.append(caption.text)
+
+    # -- requests --------------------------------------------------------------------
+    def _start_request(self) -> asyncio.Task[None] | None:
+        if time.monotonic() < self._retry_at:
+            return None
+        budget = int(self.options.canvas_tokens * (1 - self.options.headroom))
+        if self.pending:
+            pairs, _ = pack(list(self.pending), self.backend.count_tokens, budget)
+            return asyncio.create_task(self._translate(pairs, final=True))
+        if self._idle_partial is not None:
+            partial, self._idle_partial = self._idle_partial, None
+            langs = [lang for lang in self.options.targets if lang != partial.lang]
+            if langs:
+                job = Job(partial.id, partial.text, partial.lang, langs)
+                pairs = [(job, lang) for lang in langs]
+                return asyncio.create_task(self._translate(pairs, final=False, partial=partial))
+        return None
+
+    async def _translate(
+        self, pairs: list[tuple[Job, str]], final: bool, partial: Caption | None = None
+    ) -> None:
+        context = [t for t in self._context if not any(t == job.text for job, _ in pairs)]
+        prompt = build_prompt(pairs, context[-self.options.context_finals :], self.glossary)
+        expected = [(job.id, lang) for job, lang in pairs]
+        jobs = {job.id: job for job, _ in pairs}
+
+        def on_draft(text: str) -> None:
+            drafts, _ = parse_lines(text, expected)  # drafts are provisional anyway
+            for (cid, lang), line in drafts.items():
+                self._emit_draft(cid, lang, line, partial)
+
+        started = time.monotonic()
+        try:
+            completion = await self.backend.complete(
+                prompt, max_tokens=self.options.canvas_tokens, on_draft=on_draft
+            )
+        except Exception as error:  # noqa: BLE001 - a broken backend must not stop captions
+            log.warning("translation request failed: %s", error)
+            self.ctx.metrics.count("translate.request_errors")
+            self._back_off()
+            if final:
+                await self._missed(jobs, expected)
+            return
+        self._failures = 0
+        self.ctx.metrics.count("translate.requests")
+        self.ctx.metrics.count("translate.lines_requested", len(expected))
+        log.debug("translated %d lines in %.2f s", len(expected), time.monotonic() - started)
+        found, missing = parse_lines(completion.text, expected, completion.truncated)
+        self.ctx.metrics.count("translate.lines_missing", len(missing))
+        for (cid, lang), line in found.items():
+            if final:
+                jobs[cid].langs.remove(lang)
+                await self._emit(cid, lang, line, final=True, like=self._sources.get(cid))
+            elif partial is not None:
+                self._emit_draft(cid, lang, line, partial)
+        if final:
+            await self._missed(jobs, missing)
+
+    async def _missed(self, jobs: dict[int, Job], missing: list[tuple[int, str]]) -> None:
+        """Ask once more for missing lines, then show them untranslated."""
+        for job in jobs.values():
+            lost = [lang for cid, lang in missing if cid == job.id and lang in job.langs]
+            if lost:
+                job.attempts += 1
+                if job.attempts >= 2:
+                    await self._give_up(job, lost)
+            if not job.langs and job in self.pending:
+                self.pending.remove(job)
+
+    async def _give_up(self, job: Job, langs: list[str]) -> None:
+        """Show the source text, untranslated, as the final line of each language."""
+        for lang in list(langs):
+            await self._emit(job.id, lang, job.text, final=True, like=self._sources.get(job.id))
+            if lang in job.langs:
+                job.langs.remove(lang)
+        self.ctx.metrics.count("translate.lines_untranslated", len(langs))
+        if not job.langs and job in self.pending:
+            self.pending.remove(job)
+
+    async def _fire_deadlines(self) -> None:
+        """Past ``max_lag_s``, show the source text in each missing language (non-final)."""
+        now_ns = time.monotonic_ns()
+        for job in list(self.pending):
+            source = self._sources.get(job.id)
+            late = (now_ns - source.origin_ns) / 1e9 if source else 0.0
+            if source is None or job.overdue or late < self.options.max_lag_s:
+                continue
+            job.overdue = True
+            self.ctx.metrics.count("translate.deadlines")
+            for lang in job.langs:
+                if (job.id, lang) not in self._shown and lang != job.lang:
+                    await self._emit(job.id, lang, job.text, final=False, like=source)
+
+    def _back_off(self) -> None:
+        self._failures += 1
+        self._retry_at = time.monotonic() + min(8.0, 0.5 * 2 ** (self._failures - 1))
+
+    # -- output ----------------------------------------------------------------------
+    async def _forward(self, caption: Caption, final: bool) -> None:
+        """Pass a recogniser caption on, keeping its numbering and stable prefix."""
+        key = caption.key
+        if key in self._finalized:
+            return
+        rev = max(self._revs.get(key, -1) + 1, caption.rev)
+        self._revs[key] = rev
+        self._shown[key] = caption.text
+        if final:
+            self._finalized.add(key)
+        assert self._outbox is not None
+        await self._outbox.send(replace(caption, rev=rev, final=final))
+
+    def _forget_before(self, oldest_id: int) -> None:
+        """Bound the per-line bookkeeping of a long session."""
+        for table in (self._revs, self._shown):
+            for key in [k for k in table if k[0] < oldest_id]:
+                del table[key]
+        self._finalized = {k for k in self._finalized if k[0] >= oldest_id}
+        for cid in [c for c in self._sources if c < oldest_id]:
+            del self._sources[cid]
+
+    async def _emit(
+        self, cid: int, lang: str, text: str, final: bool, like: Caption | None
+    ) -> None:
+        caption = self._revision(cid, lang, text, final, like)
+        if caption is not None:
+            assert self._outbox is not None
+            await self._outbox.send(caption)
+
+    def _emit_draft(self, cid: int, lang: str, text: str, like: Caption | None) -> None:
+        """Drafts are expendable: dropped rather than waited for."""
+        caption = self._revision(cid, lang, text, False, like or self._sources.get(cid))
+        if caption is None or self._outbox is None:
+            return
+        with contextlib.suppress(Full, Closed):
+            self._outbox.send_nowait(caption)
+
+    def _revision(
+        self, cid: int, lang: str, text: str, final: bool, like: Caption | None
+    ) -> Caption | None:
+        key = (cid, lang)
+        if key in self._finalized or (not final and self._shown.get(key) == text):
+            return None
+        source = like or self._sources.get(cid)
+        if source is None:
+            return None
+        rev = self._revs.get(key, -1) + 1
+        self._revs[key] = rev
+        self._shown[key] = text
+        if final:
+            self._finalized.add(key)
+        return replace(
+            source,
+            rev=rev,
+            final=final,
+            text=text,
+            lang=lang,
+            source=source.source,
+            stable_chars=len(text) if final else 0,
+            words=source.words if lang == source.lang else (),
+        )

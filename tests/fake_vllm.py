@@ -1,0 +1,124 @@
+"""A stand-in for a vLLM server running DiffusionGemma (vLLM cannot run here).
+
+It mimics what a client of vLLM can observe: ``GET /v1/models``; streamed
+``POST /v1/chat/completions`` sending one chunk per committed canvas (one, for
+``max_tokens <= 256``); HTTP 400 for the fields vLLM refuses on diffusion models
+(``temperature`` other than 1, ``seed``, ``response_format``, ...). Its "model" answers
+each requested ``id|lang|`` line with a tagged copy of the caption, so tests can check
+the mapping. ``mode`` switches it to slow, garbage, HTTP 500, or missing lines.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MODEL = "google/diffusiongemma-26B-A4B-it"
+REFUSED = (
+    "seed",
+    "response_format",
+    "min_p",
+    "logit_bias",
+    "min_tokens",
+    "bad_words",
+    "allowed_token_ids",
+)
+
+
+def answer_for(prompt: str, drop_last: bool = False) -> str:
+    """The lines a perfect model would write: ``id|lang| [lang] caption text``."""
+    captions = dict(re.findall(r"^\[(\d+)\] \([^)]*\) (.*)$", prompt, re.M))
+    wanted = re.findall(r"^(\d+)\|([\w-]+)\| <", prompt, re.M)
+    if drop_last:
+        wanted = wanted[:-1]
+    return "\n".join(f"{cid}|{lang}| [{lang}] {captions[cid]}" for cid, lang in wanted)
+
+
+class FakeVllm:
+    """Runs on a background thread; ``mode`` may change while it runs."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.mode = "ok"
+        self.delay_s = 0.0
+        self.requests: list[dict[str, Any]] = []
+        self.refused: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                if self.path != "/v1/models":
+                    return self._send(404, {"error": "not found"})
+                self._send(200, {"object": "list", "data": [{"id": MODEL}]})
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.requests.append(body)
+                problem = fake.check(body)
+                if problem:
+                    fake.refused.append(problem)
+                    return self._send(400, {"error": {"message": problem}})
+                if fake.mode == "error500":
+                    return self._send(500, {"error": {"message": "engine died"}})
+                time.sleep(fake.delay_s)
+                prompt = body["messages"][-1]["content"]
+                if fake.mode == "garbage":
+                    text = "ﾟ*ﾟ nonsense ]]] |||\n{{{ no lines here"
+                else:
+                    text = answer_for(prompt, drop_last=fake.mode == "missing")
+                self._stream(text)
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _stream(self, text: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                chunks = [
+                    {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]},
+                    {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                ]
+                for chunk in [*(f"data: {json.dumps(c)}\n\n" for c in chunks), "data: [DONE]\n\n"]:
+                    raw = chunk.encode()
+                    self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+                self.wfile.write(b"0\r\n\r\n")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def check(self, body: dict[str, Any]) -> str | None:
+        """What vLLM would refuse in this request, if anything."""
+        if body.get("temperature", 1.0) != 1.0:
+            return "temperature must be 1.0 for diffusion models"
+        for name in REFUSED:
+            if name in body:
+                return f"{name} is not supported for diffusion models"
+        if body.get("max_tokens", 0) > 256:
+            return "max_tokens must be at most one canvas (256)"
+        return None
+
+    def __enter__(self) -> FakeVllm:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

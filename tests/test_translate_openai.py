@@ -1,0 +1,158 @@
+"""The translate stage over HTTP, against a local stand-in for vLLM (see fake_vllm.py).
+
+vLLM with DiffusionGemma needs a large GPU, so a stand-in that mimics its observable
+behaviour (one chunk per canvas, HTTP 400 on refused fields) takes its place here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from pipeline.channel import Channel, Policy
+from pipeline.stage import Context
+from pipeline.testing import run_stage
+from pipeline.types import Caption
+from stages.translate import TranslateOptions, TranslateStage
+from tests.fake_vllm import FakeVllm
+
+
+def final(cid: int, text: str, lang: str = "en", rev: int = 2) -> Caption:
+    return Caption(
+        cid, rev, True, text, text, lang, cid * 2.0, cid * 2.0 + 1.5, time.monotonic_ns(), len(text)
+    )
+
+
+def stage_for(server: FakeVllm, **options) -> TranslateStage:
+    opts = TranslateOptions(
+        backend="openai", url=server.url, **{"targets": ["es", "de"], **options}
+    )
+    return TranslateStage(opts, Context(session="t"))
+
+
+def lines(captions: list[Caption]) -> dict[tuple[int, str], str]:
+    """The last final text per (id, lang)."""
+    return {c.key: c.text for c in captions if c.final}
+
+
+async def test_every_caption_gets_each_language_mapped_back_by_id_and_lang() -> None:
+    with FakeVllm() as server:
+        captions = [
+            final(0, "good morning everyone"),
+            final(1, "let us begin"),
+            final(2, "the first topic is budgets"),
+        ]
+        out = await run_stage(stage_for(server), captions)
+    got = lines(out)
+    for c in captions:
+        assert got[(c.id, "en")] == c.text  # the source line passes through
+        assert got[(c.id, "es")] == f"[es] {c.text}"
+        assert got[(c.id, "de")] == f"[de] {c.text}"
+    assert server.refused == []  # never a field vLLM would refuse
+    assert all(r["max_tokens"] <= 256 and r["stream"] for r in server.requests)
+    assert all(r["chat_template_kwargs"] == {"enable_thinking": False} for r in server.requests)
+    assert len(server.requests) < len(captions) * 2  # packed: fewer requests than lines
+
+
+async def test_revisions_only_increase_and_each_line_ends_final() -> None:
+    with FakeVllm() as server:
+        out = await run_stage(stage_for(server, cleanup=True), [final(0, "um so uh hello")])
+    by_key: dict = {}
+    for c in out:
+        by_key.setdefault(c.key, []).append(c)
+    assert set(by_key) == {(0, "en"), (0, "es"), (0, "de")}
+    for revisions in by_key.values():
+        assert [c.rev for c in revisions] == sorted({c.rev for c in revisions})
+        assert revisions[-1].final and not any(c.final for c in revisions[:-1])
+    assert by_key[(0, "en")][0].text == "um so uh hello" and not by_key[(0, "en")][0].final
+    assert by_key[(0, "en")][-1].text == "[en] um so uh hello"  # the cleaned line
+
+
+async def test_missing_lines_are_asked_again_once_then_shown_untranslated() -> None:
+    with FakeVllm() as server:
+        server.mode = "missing"  # the model always leaves out the last line asked for
+        out = await run_stage(
+            stage_for(server, targets=["es"]), [final(0, "first"), final(1, "second")]
+        )
+    got = lines(out)
+    assert got[(0, "es")] == "[es] first"
+    assert got[(1, "es")] == "second"  # untranslated after the second miss
+    prompts = [r["messages"][0]["content"] for r in server.requests]
+    assert sum(p.count("\n1|es| <") for p in prompts) == 2  # asked twice, then given up
+
+
+async def test_server_down_slow_garbage_or_failing_never_stops_captions() -> None:
+    for mode in ("down", "garbage", "error500", "slow"):
+        with FakeVllm() as server:
+            server.mode, server.delay_s = mode, (3.0 if mode == "slow" else 0)
+            url = server.url if mode != "down" else "http://127.0.0.1:9/v1"
+            opts = TranslateOptions(
+                backend="openai", url=url, targets=["es"], timeout_s=1, retries=1, max_lag_s=0.5
+            )
+            started = time.monotonic()
+            out = await asyncio.wait_for(
+                run_stage(TranslateStage(opts, Context(session="t")), [final(0, "hello")]), 30
+            )
+            got = lines(out)
+            assert got[(0, "en")] == "hello", mode
+            assert got[(0, "es")] == "hello", mode  # shown untranslated, never lost
+            assert time.monotonic() - started < 20, mode
+
+
+async def test_deadline_shows_source_first_and_the_late_translation_replaces_it() -> None:
+    with FakeVllm() as server:
+        server.delay_s = 1.5
+        stage = stage_for(server, targets=["es"], max_lag_s=0.3)
+        inbox: Channel[Caption] = Channel("in", 10, Policy.BLOCK)
+        outbox: Channel[Caption] = Channel("out", 100, Policy.BLOCK)
+        await stage.prepare()
+        await inbox.send(final(0, "running late"))
+        inbox.close()
+        await stage.run(inbox, outbox)
+        await stage.aclose()
+        outbox.close()
+        spanish = [c async for c in outbox if c.lang == "es"]
+    assert [(c.final, c.text) for c in spanish] == [
+        (False, "running late"),
+        (True, "[es] running late"),
+    ]
+
+
+async def test_stage_recovers_when_the_server_comes_back() -> None:
+    with FakeVllm() as server:
+        server.mode = "error500"
+        stage = stage_for(server, targets=["es"], retries=0, timeout_s=2)
+        inbox: Channel[Caption] = Channel("in", 10, Policy.BLOCK)
+        outbox: Channel[Caption] = Channel("out", 100, Policy.BLOCK)
+        await stage.prepare()
+        running = asyncio.create_task(stage.run(inbox, outbox))
+        await inbox.send(final(0, "while broken"))
+        await asyncio.sleep(2.5)  # two failed attempts, then shown untranslated
+        server.mode = "ok"
+        await asyncio.sleep(1.0)  # back-off passes
+        await inbox.send(final(1, "after the fix"))
+        inbox.close()
+        await asyncio.wait_for(running, 20)
+        outbox.close()
+        got = lines([c async for c in outbox])
+    assert got[(0, "es")] == "while broken"
+    assert got[(1, "es")] == "[es] after the fix"
+
+
+async def test_partials_are_translated_when_the_stage_is_idle() -> None:
+    with FakeVllm() as server:
+        partial = Caption(0, 0, False, "hello wor", "hello wor", "en", 0, 1, time.monotonic_ns())
+        stage = stage_for(server, targets=["es"])
+        inbox: Channel[Caption] = Channel("in", 10, Policy.BLOCK)
+        outbox: Channel[Caption] = Channel("out", 100, Policy.BLOCK)
+        await stage.prepare()
+        running = asyncio.create_task(stage.run(inbox, outbox))
+        await inbox.send(partial)
+        await asyncio.sleep(0.5)
+        await inbox.send(final(0, "hello world", rev=1))
+        inbox.close()
+        await asyncio.wait_for(running, 20)
+        outbox.close()
+        spanish = [c async for c in outbox if c.lang == "es"]
+    assert (False, "[es] hello wor") in [(c.final, c.text) for c in spanish]
+    assert spanish[-1].final and spanish[-1].text == "[es] hello world"

