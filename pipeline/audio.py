@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import wave
+from pathlib import Path
+
 import numpy as np
 
-__all__ = ["SAMPLE_RATE", "pcm16_to_float", "float_to_pcm16"]
+__all__ = ["SAMPLE_RATE", "float_to_pcm16", "pcm16_to_float", "write_wav"]
 
 SAMPLE_RATE = 16_000
 """Every stage after a source works on 16 kHz mono, the rate Whisper and webrtcvad use."""
@@ -19,3 +22,13 @@ def float_to_pcm16(samples: np.ndarray) -> bytes:
     """float32 samples to s16le bytes, clipping out-of-range values."""
     clipped = np.clip(samples, -1.0, 32767 / 32768)
     return (clipped * 32768.0).astype("<i2").tobytes()
+
+
+def write_wav(path: Path, samples: np.ndarray) -> Path:
+    """Write float32 16 kHz mono as a 16-bit WAV file."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(float_to_pcm16(samples))
+    return path

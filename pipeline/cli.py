@@ -144,9 +144,38 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("-v", "--verbose", action="store_true", help="log details")
 
     bench = commands.add_parser(
-        "bench", help="measure parts of canvascap", description="Benchmarks of canvascap's parts."
+        "bench",
+        help="measure latency, accuracy, phantom captions and cost",
+        description="Stream a manifest's speech at 1x through the whole pipeline with a feed "
+        "client connected, time every word (first partial, final), score WER against the "
+        "references and an offline pass, count captions on non-speech, and write "
+        "report.json, report.md and latency.png. 'bench translate' measures the LLM backend.",
     )
-    bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
+    bench.add_argument(
+        "--manifest",
+        metavar="FILE",
+        help="TSV with path, kind, lang, reference columns (e.g. ../shared/data/manifest.tsv)",
+    )
+    bench.add_argument(
+        "--report",
+        metavar="DIR",
+        default="bench-report",
+        help="where to write the report (default: ./bench-report)",
+    )
+    bench.add_argument("--model", default="tiny.en", help="Whisper model (default: tiny.en)")
+    bench.add_argument("--lang", default="en", help="language of the speech clips to use")
+    bench.add_argument("--gap-s", type=float, default=1.5, help="silence + noise between clips")
+    bench.add_argument("--no-nonspeech", action="store_true", help="skip the phantom test")
+    bench.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="pipeline settings to measure",
+    )
+    bench.add_argument("-v", "--verbose", action="store_true", help="log details")
+    bench_commands = bench.add_subparsers(dest="bench_command", metavar="WHAT")
     translate_bench = bench_commands.add_parser(
         "translate",
         help="per-request latency and lines per canvas of the LLM backend",
@@ -209,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "llm":
             return llm_check(args)
         if args.command == "bench":
-            return bench_translate(args)
+            return bench_translate(args) if args.bench_command else _bench(args)
         return _run(args)
     except UserError as error:
         print(f"canvascap: error: {error}", file=sys.stderr)
@@ -218,6 +247,25 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("stage failure", exc_info=error.error)
         print(f"canvascap: {error}", file=sys.stderr)
         return 1
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from bench.stream import run_bench
+
+    if not args.manifest:
+        raise UserError("bench needs --manifest FILE (e.g. ../shared/data/manifest.tsv)")
+    report = run_bench(
+        Path(args.manifest),
+        Path(args.report),
+        model=args.model,
+        lang=args.lang,
+        gap_s=args.gap_s,
+        nonspeech=not args.no_nonspeech,
+        overrides=args.overrides,
+    )
+    print(json.dumps(report, indent=2))
+    print(f"canvascap: report written to {args.report}/", file=sys.stderr)
+    return 0
 
 
 def _devices() -> int:

@@ -6,9 +6,13 @@ import argparse
 import asyncio
 import json
 import time
+from typing import TYPE_CHECKING
 
 from pipeline.config import PipelineConfig
 from pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    from stages.translate import LlmBackend, TranslateOptions
 
 __all__ = ["add_llm_options", "add_translate_options", "llm_check", "translate_overrides"]
 
@@ -112,6 +116,19 @@ def translate_overrides(args: argparse.Namespace, preset: PipelineConfig) -> lis
     raise UserError(f"translation into {wanted} needs an LLM backend: {HOW_TO_START}")
 
 
+async def _start(backend: LlmBackend, options: TranslateOptions) -> None:
+    """Start a backend for a one-off command; unreachable is a one-line error."""
+    try:
+        await backend.start()
+    except UserError:
+        raise
+    except Exception as error:  # noqa: BLE001 - report any failure to connect
+        where = f" at {options.url}" if options.backend == "openai" else ""
+        raise UserError(
+            f"the {options.backend} backend is not reachable{where}: {error}; {HOW_TO_START}"
+        ) from None
+
+
 def llm_check(args: argparse.Namespace) -> int:
     """Send one packed request to the configured backend and report what came back."""
     from stages.translate import TranslateOptions, make_backend
@@ -123,15 +140,7 @@ def llm_check(args: argparse.Namespace) -> int:
     backend = make_backend(options)
 
     async def check() -> dict[str, object]:
-        try:
-            await backend.start()
-        except UserError:
-            raise
-        except Exception as error:  # noqa: BLE001 - report any failure to connect
-            raise UserError(
-                f"the {options.backend} backend is not reachable at "
-                f"{options.url}: {error}; {HOW_TO_START}"
-            ) from None
+        await _start(backend, options)
         jobs = [Job(i, text, "en", list(options.targets)) for i, text in enumerate(SAMPLE_CAPTIONS)]
         pairs = [(job, lang) for job in jobs for lang in job.langs]
         started = time.monotonic()
@@ -184,14 +193,7 @@ def bench_translate(args: argparse.Namespace) -> int:
     backend = make_backend(options)
 
     async def bench() -> dict[str, object]:
-        try:
-            await backend.start()
-        except UserError:
-            raise
-        except Exception as error:  # noqa: BLE001
-            raise UserError(
-                f"the {options.backend} backend is not reachable: {error}; {HOW_TO_START}"
-            ) from None
+        await _start(backend, options)
         budget = int(options.canvas_tokens * (1 - options.headroom))
         latencies, per_canvas, missing = [], [], 0
         try:

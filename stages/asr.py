@@ -151,6 +151,8 @@ def rejection_reason(result: Transcript, gate: GateOptions) -> str | None:
         return "low confidence"
     if result.compression_ratio > gate.max_compression_ratio:
         return "repetition loop"
+    if len(words) >= 4 and len(set(words)) / len(words) < 0.4:
+        return "repetition loop"  # too short for the compression ratio to show it
     if result.word_probability < gate.min_word_probability:
         return "low word confidence"
     if " ".join(words) in _FILLER and (

@@ -10,6 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.audio import write_wav
+
+__all__ = ["DATA", "Clip", "decode", "manifest", "write_wav"]
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("CANVASCAP_TEST_DATA", ROOT.parent / "shared" / "data"))
 
@@ -36,20 +40,6 @@ def decode(path: Path) -> np.ndarray:
     from faster_whisper import decode_audio
 
     return decode_audio(str(path))
-
-
-def write_wav(path: Path, audio: np.ndarray) -> Path:
-    """Write float32 16 kHz mono as a 16-bit WAV."""
-    import wave
-
-    from pipeline.audio import float_to_pcm16
-
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16_000)
-        out.writeframes(float_to_pcm16(audio))
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -82,6 +82,7 @@ def test_gate_signals() -> None:
             text="hello world", lang="en", speech_s=2, no_speech_prob=0.7, avg_logprob=-0.8
         ),
         "repetition": Transcript(text="la " * 40, lang="en", speech_s=2, compression_ratio=9),
+        "repetition loop": Transcript(text="W-W-W-W-W-W-", lang="en", speech_s=2),
         "filler": Transcript(text="Thank you.", lang="en", speech_s=0.6),
         "sound description": Transcript(text="[MUSIC PLAYING]", lang="en", speech_s=3),
     }

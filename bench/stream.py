@@ -1,0 +1,323 @@
+"""``canvascap bench``: speech-to-screen latency, accuracy, phantoms and cost.
+
+1. Joins the speech clips of a manifest into one stream, with silence and low noise
+   between them, and the non-speech clips into another.
+2. Offline baseline, in the same run: non-streaming faster-whisper over the speech
+   stream (same model, word timestamps). Its words give each word's end time in the
+   audio; its WER and real-time factor are the reference every figure is read against.
+3. Plays the speech stream at 1x through the whole pipeline with a WebSocket client on
+   the overlay feed, and times every word as the client sees it: first in a partial,
+   then in a final. Then the non-speech stream, counting captions that should not exist.
+
+Writes ``report.json``, ``report.md`` and ``latency.png`` into the report folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import re
+import resource
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.audio import SAMPLE_RATE, write_wav
+from pipeline.errors import UserError
+
+__all__ = ["run_bench"]
+
+
+@dataclass(frozen=True)
+class TimedWord:
+    """A word of the offline alignment: normalised text and end time in the stream."""
+
+    norm: str
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A caption message as the feed client received it."""
+
+    message: dict[str, Any]
+    at_ns: int
+
+
+def _norm_word(word: str) -> str:
+    return re.sub(r"[^\w]", "", word.lower())
+
+
+def read_manifest(path: Path, lang: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Speech rows in ``lang`` and non-speech rows of a manifest (TSV, as shared/data)."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+    except OSError as error:
+        raise UserError(f"cannot read manifest {path}: {error.strerror}") from None
+    if not rows or not {"path", "kind", "lang", "reference"} <= set(rows[0]):
+        raise UserError(f"{path} is not a manifest: it needs columns path, kind, lang, reference")
+    speech = [r for r in rows if r["kind"] in ("speech", "longform") and r["lang"] == lang]
+    nonspeech = [r for r in rows if r["kind"] == "nonspeech"]
+    return speech, nonspeech
+
+
+def join_clips(paths: list[Path], gap_s: float, seed: int = 0) -> np.ndarray:
+    """Clips in order, each followed by silence then low noise (-50 dBFS), 16 kHz mono."""
+    from faster_whisper import decode_audio
+
+    rng = np.random.default_rng(seed)
+    half = int(gap_s * SAMPLE_RATE / 2)
+
+    def gap() -> list[np.ndarray]:
+        noise = rng.normal(0, 10 ** (-50 / 20), half).astype(np.float32)
+        return [np.zeros(half, dtype=np.float32), noise]
+
+    pieces = gap()
+    for path in paths:
+        pieces += [decode_audio(str(path)), *gap()]
+    return np.concatenate(pieces)
+
+
+def offline_baseline(audio: np.ndarray, model: str) -> tuple[list[TimedWord], str, float]:
+    """Words with end times, the text, and the real-time factor of a non-streaming pass."""
+    from faster_whisper import WhisperModel
+
+    from stages.whisper_models import resolve_model
+
+    whisper = WhisperModel(resolve_model(model), device="cpu", compute_type="int8")
+    started = time.monotonic()
+    segments, _ = whisper.transcribe(
+        audio,
+        language="en" if model.endswith(".en") else None,
+        word_timestamps=True,
+        vad_filter=True,
+        beam_size=5,
+    )
+    segments = list(segments)
+    rtf = (time.monotonic() - started) / (len(audio) / SAMPLE_RATE)
+    words = [
+        TimedWord(_norm_word(w.word), w.end)
+        for s in segments
+        for w in (s.words or ())
+        if _norm_word(w.word)
+    ]
+    return words, " ".join(s.text.strip() for s in segments), rtf
+
+
+async def stream_through(wav: Path, overrides: list[str]) -> tuple[list[Seen], int, float]:
+    """Play a file at 1x through the pipeline; a feed client records every message."""
+    from websockets.asyncio.client import connect
+
+    from pipeline.runner import Pipeline
+    from pipeline.stage import Context
+    from pipeline.testing import file_config
+    from web.server import OverlayOptions, OverlaySink
+
+    ctx = Context(session="bench")
+    sink = OverlaySink(OverlayOptions(port=0), ctx)
+    pipeline = Pipeline.build(
+        file_config(str(wav), realtime=True, overrides=overrides),
+        ctx,
+        extra_sinks={"overlay": sink},
+    )
+    ready = asyncio.Event()
+    seen: list[Seen] = []
+    cpu_before = time.process_time()
+    running = asyncio.create_task(pipeline.run(on_ready=ready.set))
+    await ready.wait()
+    async with connect(f"ws://127.0.0.1:{sink.port}/ws", max_size=None) as client:
+
+        async def listen() -> None:
+            async for raw in client:
+                message = json.loads(raw)
+                if message["type"] == "caption":
+                    seen.append(Seen(message, time.monotonic_ns()))
+
+        listening = asyncio.create_task(listen())
+        await running
+        listening.cancel()
+    cpu_s = time.process_time() - cpu_before
+    started_ns = getattr(pipeline.nodes[0].stage, "started_ns", None)
+    assert started_ns is not None
+    return seen, started_ns, cpu_s
+
+
+def word_latencies(
+    words: list[TimedWord], seen: list[Seen], started_ns: int, slack_s: float = 0.6
+) -> tuple[list[float], list[float], int]:
+    """Per word: seconds from its end in the audio to its first partial and to its final."""
+    first, final, missed = [], [], 0
+    for word in words:
+        end_ns = started_ns + int(word.end_s * 1e9)
+        shown: dict[bool, int] = {}
+        for item in seen:
+            m = item.message
+            if not m["start_s"] - slack_s <= word.end_s <= m["end_s"] + slack_s:
+                continue
+            if word.norm in {_norm_word(w) for w in m["text"].split()}:
+                shown.setdefault(m["final"], item.at_ns)
+        if True not in shown:
+            missed += 1
+            continue
+        final.append((shown[True] - end_ns) / 1e9)
+        first.append((min(shown.values()) - end_ns) / 1e9)
+    return first, final, missed
+
+
+def rewrite_rate(seen: list[Seen]) -> float:
+    """Share of displayed words that a later revision of the same line changed."""
+    last: dict[tuple[int, str], list[str]] = {}
+    shown = changed = 0
+    for item in seen:
+        m = item.message
+        key = (m["id"], m["lang"])
+        words = [_norm_word(w) for w in m["text"].split()]
+        before = last.get(key)
+        if before is not None:
+            changed += sum(1 for i, w in enumerate(before) if i >= len(words) or words[i] != w)
+        shown += len(words)
+        last[key] = words
+    return changed / shown if shown else 0.0
+
+
+def _texts(seen: list[Seen]) -> tuple[str, str]:
+    """All final text, and the last partial before each final, in caption order."""
+    finals: dict[int, str] = {}
+    last_partial: dict[int, str] = {}
+    for item in seen:
+        m = item.message
+        if m["final"]:
+            finals.setdefault(m["id"], m["text"])
+        else:
+            last_partial[m["id"]] = m["text"]
+    ids = sorted(finals)
+    return (" ".join(finals[i] for i in ids), " ".join(last_partial.get(i, finals[i]) for i in ids))
+
+
+def _wer(reference: str, hypothesis: str) -> float:
+    import jiwer
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    normalize = EnglishTextNormalizer()
+    return float(jiwer.wer(normalize(reference), normalize(hypothesis)))
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 3) if values else None
+
+
+def run_bench(
+    manifest: Path,
+    report_dir: Path,
+    model: str = "tiny.en",
+    lang: str = "en",
+    gap_s: float = 1.5,
+    nonspeech: bool = True,
+    overrides: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run everything and write the report; return report.json's content."""
+    speech, noise = read_manifest(manifest, lang)
+    if not speech:
+        raise UserError(f"{manifest} lists no {lang} speech clips")
+    base = manifest.parent
+    settings = [f"asr.model={model}", *(overrides or [])]
+    with tempfile.TemporaryDirectory() as folder:
+        audio = join_clips([base / r["path"] for r in speech], gap_s)
+        speech_wav = write_wav(Path(folder) / "speech.wav", audio)
+        words, offline_text, rtf = offline_baseline(audio, model)
+        seen, started_ns, cpu_s = asyncio.run(stream_through(speech_wav, settings))
+        phantoms, nonspeech_s = 0, 0.0
+        if nonspeech and noise:
+            quiet = join_clips([base / r["path"] for r in noise], gap_s)
+            nonspeech_s = len(quiet) / SAMPLE_RATE
+            quiet_seen, _, _ = asyncio.run(
+                stream_through(write_wav(Path(folder) / "nonspeech.wav", quiet), settings)
+            )
+            phantoms = len({s.message["id"] for s in quiet_seen if s.message["text"]})
+    audio_s = len(audio) / SAMPLE_RATE
+    source = [s for s in seen if s.message["lang"] == lang]
+    first, final, missed = word_latencies(words, source, started_ns)
+    final_text, partial_text = _texts(source)
+    reference = " ".join(r["reference"] for r in speech)
+    report: dict[str, Any] = {
+        "model": model,
+        "audio_s": round(audio_s, 1),
+        "words_timed": len(final),
+        "words_missed": missed,
+        "latency": {
+            "first_partial": {"p50": _pct(first, 50), "p90": _pct(first, 90)},
+            "final": {"p50": _pct(final, 50), "p90": _pct(final, 90)},
+        },
+        "wer": {
+            "final": round(_wer(reference, final_text), 4),
+            "last_partial": round(_wer(reference, partial_text), 4),
+            "offline": round(_wer(reference, offline_text), 4),
+        },
+        "rewrite_rate": round(rewrite_rate(source), 4),
+        "phantom_captions": phantoms,
+        "nonspeech_s": round(nonspeech_s, 1),
+        "phantom_per_hour": round(phantoms / (nonspeech_s / 3600), 2) if nonspeech_s else None,
+        "cpu_per_audio_s": round(cpu_s / audio_s, 3),
+        "rtf_offline": round(rtf, 3),
+        "rss_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "settings": settings,
+    }
+    report["ratios"] = {
+        "wer_final_minus_offline": round(report["wer"]["final"] - report["wer"]["offline"], 4),
+        "cpu_per_audio_s_over_offline_rtf": round(report["cpu_per_audio_s"] / max(rtf, 1e-9), 2),
+    }
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (report_dir / "report.md").write_text(_markdown(report))
+    _histogram(report_dir / "latency.png", first, final)
+    return report
+
+
+def _markdown(r: dict[str, Any]) -> str:
+    lat = r["latency"]
+    rows = [
+        (
+            "first partial latency p50 / p90 (s)",
+            f"{lat['first_partial']['p50']} / {lat['first_partial']['p90']}",
+        ),
+        ("final latency p50 / p90 (s)", f"{lat['final']['p50']} / {lat['final']['p90']}"),
+        (
+            "WER final / last partial / offline",
+            f"{r['wer']['final']:.3f} / {r['wer']['last_partial']:.3f} / {r['wer']['offline']:.3f}",
+        ),
+        ("rewrite rate", f"{r['rewrite_rate']:.3f}"),
+        ("phantom captions per hour of non-speech", str(r["phantom_per_hour"])),
+        ("CPU seconds per audio second", str(r["cpu_per_audio_s"])),
+        ("offline real-time factor", str(r["rtf_offline"])),
+        ("peak RSS (MB)", str(r["rss_peak_mb"])),
+    ]
+    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    return (
+        f"# canvascap bench\n\nModel {r['model']}, {r['audio_s']} s of speech at 1x, "
+        f"{r['words_timed']} words timed ({r['words_missed']} never in a final).\n\n"
+        f"| measure | value |\n|---|---|\n{table}\n\n![latency](latency.png)\n"
+    )
+
+
+def _histogram(path: Path, first: list[float], final: list[float]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 3.5), dpi=100)
+    bins = np.linspace(0, max([*first, *final, 1.0]), 40)
+    axis.hist(first, bins=bins, alpha=0.6, label="first partial")
+    axis.hist(final, bins=bins, alpha=0.6, label="final")
+    axis.set_xlabel("seconds after the word ends in the audio")
+    axis.set_ylabel("words")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
