@@ -317,6 +317,8 @@ class TranslateStage:
         self.ctx.metrics.count("translate.lines_missing", len(missing))
         for (cid, lang), line in found.items():
             if final:
+                if lang not in jobs[cid].langs:
+                    continue  # already shown untranslated (the backlog was cut meanwhile)
                 jobs[cid].langs.remove(lang)
                 await self._emit(cid, lang, line, final=True, like=self._sources.get(cid))
             elif partial is not None:

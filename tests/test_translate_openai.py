@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from pipeline.channel import Channel, Policy
 from pipeline.stage import Context
 from pipeline.testing import run_stage
@@ -156,3 +158,38 @@ async def test_partials_are_translated_when_the_stage_is_idle() -> None:
         spanish = [c async for c in outbox if c.lang == "es"]
     assert (False, "[es] hello wor") in [(c.final, c.text) for c in spanish]
     assert spanish[-1].final and spanish[-1].text == "[es] hello world"
+
+
+async def test_a_burst_never_builds_a_backlog() -> None:
+    with FakeVllm() as server:
+        server.delay_s = 0.5
+        stage = stage_for(server, targets=["es"], max_pending=4)
+        out = await asyncio.wait_for(
+            run_stage(stage, [final(i, f"caption number {i}") for i in range(20)]), 30
+        )
+    got = lines(out)
+    assert all((i, "es") in got for i in range(20))  # every line still ends final
+    untranslated = [i for i in range(20) if got[(i, "es")] == f"caption number {i}"]
+    assert stage.ctx.metrics.counters["translate.skipped_backlog"] == len(untranslated) > 0
+    assert len(server.requests) <= 8  # packed, and the backlog was cut, not queued
+
+
+async def test_glossary_terms_reach_the_model(tmp_path) -> None:
+    glossary = tmp_path / "terms.yaml"
+    glossary.write_text("keep: [canvascap]\ntranslate:\n  stream: {es: directo}\n")
+    with FakeVllm() as server:
+        await run_stage(
+            stage_for(server, targets=["es"], glossary=str(glossary)),
+            [final(0, "canvascap captions the stream")],
+        )
+    prompt = server.requests[0]["messages"][0]["content"]
+    assert "keep 'canvascap'" in prompt and "'stream' in Spanish: 'directo'" in prompt
+
+
+def test_a_broken_glossary_is_named(tmp_path) -> None:
+    from pipeline.errors import UserError
+
+    broken = tmp_path / "terms.yaml"
+    broken.write_text("words: [a]\n")
+    with FakeVllm() as server, pytest.raises(UserError, match="only 'keep' and 'translate'"):
+        stage_for(server, glossary=str(broken))
