@@ -26,7 +26,7 @@ import asyncio
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -106,7 +106,13 @@ class AsrOptions(BaseModel):
     """How much recent final text to pass as the prompt. Off by default: with small
     models the carried text makes Whisper append sign-offs ("Thank you very much.")."""
     commit: bool = True
-    """Use the stable-prefix rule for partials (and force finals to keep those words)."""
+    """Use the stable-prefix rule: words two partials agree on stay fixed on screen."""
+    commit_finals: bool = False
+    """Also send committed words as finals while the person is still speaking, so a
+    word is final about a second after it is said instead of at the end of the
+    sentence. Finals then come in shorter pieces decoded by the partial beam."""
+    commit_min_words: int = Field(3, ge=1)
+    """Committed words to gather before sending them as a final (with commit_finals)."""
     gate: GateOptions = GateOptions()
 
 
@@ -188,9 +194,13 @@ def _norm(word: str) -> str:
 class _Open:
     """Per-utterance state while its partials are shown."""
 
+    caption_id: int = -1
     rev: int = 0
     committed: list[str] = field(default_factory=list)
     previous: list[str] = field(default_factory=list)
+    emitted: int = 0
+    """Committed words already sent as finals (commit_finals)."""
+    emitted_end_s: float | None = None
     lang: str | None = None
     shown: bool = False
 
@@ -209,29 +219,37 @@ class AsrStage:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="asr")
         self._open: dict[int, _Open] = {}
         self._history = ""
+        self._next_caption_id = 0
 
     async def prepare(self) -> None:
         """Subclasses load their model here."""
 
     async def run(self, inbox: Receiver[Utterance], outbox: Sender[Caption]) -> None:
-        """Transcribe each snapshot off the loop and emit the resulting revision."""
+        """Transcribe each snapshot off the loop and emit the resulting revisions."""
         async for utterance in inbox:
-            caption = await self._transcribe(utterance)
-            if caption is not None:
+            for caption in await self._captions(utterance):
                 await outbox.send(caption)
+
+    async def _captions(self, utterance: Utterance) -> list[Caption]:
+        caption = await self._transcribe(utterance)
+        if caption is None:
+            return []
+        return caption if isinstance(caption, list) else [caption]
 
     async def aclose(self) -> None:
         """Let a decode still running finish in the background; drop its result."""
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _transcribe(self, utterance: Utterance) -> Caption | None:
+    async def _transcribe(self, utterance: Utterance) -> Caption | list[Caption] | None:
         state = self._open.setdefault(utterance.id, _Open())
         if utterance.final:
             del self._open[utterance.id]
         # Partials are forced to keep committed words; a final is decoded freely with the
-        # larger beam, which is both more accurate and gives every word a timestamp.
+        # larger beam, which is both more accurate and gives every word a timestamp -
+        # except for words already sent as finals, which it must keep too.
         commit = self.options.commit and not utterance.final
-        prefix = " ".join(state.committed) if commit else ""
+        kept = state.committed if commit else state.committed[: state.emitted]
+        prefix = " ".join(kept)
         language = None if self.options.language == "auto" else self.options.language
         transcriber = self.transcriber
         assert transcriber is not None
@@ -274,6 +292,7 @@ class AsrStage:
             return None
         state.lang = state.lang or result.lang
         words = result.text.split()
+        out: list[Caption] = []
         stable_words = 0
         if utterance.final:
             self._history = (self._history + " " + result.text).strip()[-1000:]
@@ -284,9 +303,39 @@ class AsrStage:
             state.committed = words[: committed + agreed]
             state.previous = words
             stable_words = len(state.committed)
-        text = " ".join(words)
-        stable_chars = len(" ".join(words[:stable_words]))
-        return self._caption(utterance, state, text, result.lang, stable_chars, result.words)
+            ready = len(state.committed) - state.emitted
+            if self.options.commit_finals and ready >= self.options.commit_min_words:
+                out.append(self._commit_final(utterance, state, len(words), result.lang))
+        # Words sent as finals are no longer part of this caption line.
+        rest = words[state.emitted :]
+        if utterance.final and not rest and not state.shown:
+            return out
+        text = " ".join(rest)
+        stable_chars = len(" ".join(rest[: max(0, stable_words - state.emitted)]))
+        timed = result.words[-len(rest) :] if rest and state.emitted else result.words
+        caption = self._caption(utterance, state, text, result.lang, stable_chars, timed)
+        if state.emitted_end_s is not None:
+            caption = replace(caption, start_s=state.emitted_end_s)
+        return [*out, caption]
+
+    def _commit_final(self, utterance: Utterance, state: _Open, heard: int, lang: str) -> Caption:
+        """Send the committed words not yet sent as a final of their own."""
+        chunk = state.committed[state.emitted :]
+        span = utterance.end_s - utterance.start_s
+        start = state.emitted_end_s if state.emitted_end_s is not None else utterance.start_s
+        end = utterance.start_s + span * len(state.committed) / max(heard, 1)
+        text = " ".join(chunk)
+        caption = replace(
+            self._caption(utterance, state, text, lang, len(text), ()),
+            final=True,
+            start_s=start,
+            end_s=max(end, start),
+        )
+        state.emitted = len(state.committed)
+        state.emitted_end_s = caption.end_s
+        state.caption_id, state.rev, state.shown = -1, 0, False  # the rest: a new line
+        self.ctx.metrics.count("asr.commit_finals")
+        return caption
 
     def _caption(
         self,
@@ -297,8 +346,11 @@ class AsrStage:
         stable_chars: int,
         words: tuple[Word, ...],
     ) -> Caption:
+        if state.caption_id < 0:
+            state.caption_id = self._next_caption_id
+            self._next_caption_id += 1
         caption = Caption(
-            id=utterance.id,
+            id=state.caption_id,
             rev=state.rev,
             final=utterance.final,
             source=text,

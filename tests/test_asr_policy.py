@@ -98,3 +98,23 @@ async def test_prompt_carries_recent_finals_when_enabled() -> None:
     stage = AsrStage(AsrOptions(prompt_chars=8), Context(session="t"), transcriber)
     await run_stage(stage, [*snapshots(1, uid=0), *snapshots(1, uid=1)])
     assert [call["prompt"] for call in transcriber.calls] == ["", "entence."]
+
+
+async def test_commit_finals_send_agreed_words_as_finals_while_speech_goes_on() -> None:
+    script = [
+        speech("one two three four"),
+        speech("one two three four five"),
+        speech("one two three four five six."),
+    ]
+    transcriber = ScriptedTranscriber(script)
+    options = AsrOptions(commit_finals=True, commit_min_words=2)
+    captions = await run_stage(AsrStage(options, Context(session="t"), transcriber), snapshots(3))
+    assert [(c.id, c.rev, c.final, c.text) for c in captions] == [
+        (0, 0, False, "one two three four"),
+        (0, 1, True, "one two three four"),
+        (1, 0, False, "five"),
+        (1, 1, True, "five six."),
+    ]
+    # the final decode must keep the words already sent as finals
+    assert transcriber.calls[-1] == {"prompt": "", "prefix": "one two three four", "final": True}
+    assert captions[2].start_s == captions[1].end_s
