@@ -1,5 +1,7 @@
 """Caption-to-screen latency of the browser overlay, with 1 and with 100 clients.
 
+Run it from a checkout (it uses the test suite's browser helpers and needs Chromium).
+
 Captions are fed into the overlay sink's inbox (where the recogniser's output arrives)
 at a steady pace; a real headless Chromium shows the overlay, and a MutationObserver
 in the page notes when each caption's text lands in the DOM. For the 100-client case,
