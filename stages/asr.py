@@ -201,6 +201,8 @@ class _Open:
     emitted: int = 0
     """Committed words already sent as finals (commit_finals)."""
     emitted_end_s: float | None = None
+    shown_rest: list[str] = field(default_factory=list)
+    """The words of the last partial shown after those sent as finals."""
     lang: str | None = None
     shown: bool = False
 
@@ -308,6 +310,12 @@ class AsrStage:
                 out.append(self._commit_final(utterance, state, len(words), result.lang))
         # Words sent as finals are no longer part of this caption line.
         rest = words[state.emitted :]
+        if utterance.final and state.emitted and len(rest) < len(state.shown_rest) / 2:
+            # Forced to continue after the words already sent, Whisper sometimes stops
+            # at once; the last partial then says more than the final would.
+            self.ctx.metrics.count("asr.final_from_partial")
+            rest = state.shown_rest
+        state.shown_rest = rest
         if utterance.final and not rest and not state.shown:
             return out
         text = " ".join(rest)

@@ -118,3 +118,17 @@ async def test_commit_finals_send_agreed_words_as_finals_while_speech_goes_on() 
     # the final decode must keep the words already sent as finals
     assert transcriber.calls[-1] == {"prompt": "", "prefix": "one two three four", "final": True}
     assert captions[2].start_s == captions[1].end_s
+
+
+async def test_a_final_that_stops_after_the_sent_words_keeps_what_the_partial_showed() -> None:
+    script = [
+        speech("and tender"),
+        speech("and tender churl makes waste"),
+        speech("and tender"),
+    ]  # forced to continue, Whisper stopped at once
+    options = AsrOptions(commit_finals=True, commit_min_words=2)
+    captions = await run_stage(
+        AsrStage(options, Context(session="t"), ScriptedTranscriber(script)), snapshots(3)
+    )
+    finals = [c.text for c in captions if c.final]
+    assert finals == ["and tender", "churl makes waste"]
