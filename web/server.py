@@ -109,11 +109,16 @@ class OverlaySink:
         if self.token is None and not _is_loopback(options.host):
             self.token = secrets.token_urlsafe(16)
         self._server: Server | None = None
-        # Assets by URL path, listed once: nothing else on disk can ever be reached.
-        self._files = {
-            f"/{p.name}": p
+        # Pages and assets by URL path, read once (no disk I/O on the event loop while
+        # serving): nothing else on disk can ever be reached.
+        routes = {path: STATIC / name for path, name in _PAGES.items()}
+        routes.update(
+            (f"/{p.name}", p)
             for p in STATIC.iterdir()
             if p.suffix in _CONTENT_TYPES and p.suffix != ".html"
+        )
+        self._files = {
+            path: (file.read_bytes(), _CONTENT_TYPES[file.suffix]) for path, file in routes.items()
         }
         self._closing: set[asyncio.Task[None]] = set()
         self._started = time.monotonic()
@@ -205,11 +210,10 @@ class OverlaySink:
         if path == "/":
             if not self._authorized(url.query):
                 return _plain(HTTPStatus.UNAUTHORIZED, "a valid ?token= is needed\n")
-        file = STATIC / _PAGES[path] if path in _PAGES else self._files.get(path)
-        if file is None:
+        if path not in self._files:
             return _plain(HTTPStatus.NOT_FOUND, "not found\n")
-        content_type = _CONTENT_TYPES[file.suffix]
-        return _response(HTTPStatus.OK, file.read_bytes(), content_type)
+        body, content_type = self._files[path]
+        return _response(HTTPStatus.OK, body, content_type)
 
     def _authorized(self, query: str) -> bool:
         if self.token is None:
