@@ -18,7 +18,7 @@ from pipeline.cli_translate import (
     llm_check,
     translate_overrides,
 )
-from pipeline.config import PipelineConfig, load_config
+from pipeline.config import PipelineConfig, file_source_overrides, load_config
 from pipeline.errors import StageFailed, UserError
 from pipeline.session import run_session
 
@@ -300,15 +300,6 @@ def _session_name(args: argparse.Namespace, input_path: str | None) -> str:
     return f"{stamp}-{Path(input_path).stem}" if input_path else stamp
 
 
-def _file_source(path: str, realtime: bool) -> list[str]:
-    source = {"use": "source.file", "options": {"path": path, "realtime": realtime}}
-    overrides = [f"stages.source={json.dumps(source)}"]
-    if not realtime:
-        # Read faster than real time, the audio edge must wait rather than drop.
-        overrides.append("stages.vad.inbox.policy=block")
-    return overrides
-
-
 def _run(args: argparse.Namespace) -> int:
     from pipeline.runner import Pipeline
     from pipeline.stage import Context
@@ -317,7 +308,7 @@ def _run(args: argparse.Namespace) -> int:
     overrides: list[str] = []
     if input_path:
         realtime = True if args.command == "demo" or args.realtime is None else args.realtime
-        overrides += _file_source(input_path, realtime)
+        overrides += file_source_overrides(input_path, realtime)
     elif getattr(args, "device", None) is not None:
         overrides.append(f"stages.source.options.device={json.dumps(args.device)}")
     if args.out:
@@ -373,7 +364,7 @@ def _transcribe(args: argparse.Namespace) -> int:
         raise UserError(
             f"unknown output format '{fmt}': use --format with one of {', '.join(FORMATS)}"
         )
-    overrides = _file_source(args.file, realtime=False) + ["vad.partial_every_ms=0"]
+    overrides = file_source_overrides(args.file, realtime=False) + ["vad.partial_every_ms=0"]
     config = load_config(args.config, overrides + _model_overrides(args) + args.overrides)
     config = PipelineConfig.model_validate({**config.model_dump(), "sinks": {}})
     ctx = Context(session=_session_name(args, args.file))

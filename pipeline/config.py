@@ -13,6 +13,7 @@ Values are read as YAML, so ``true``, ``3`` and ``[a, b]`` get their natural typ
 from __future__ import annotations
 
 import copy
+import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = [
     "PipelineConfig",
     "StageSpec",
     "apply_overrides",
+    "file_source_overrides",
     "format_validation_error",
     "load_config",
     "preset_path",
@@ -61,6 +63,16 @@ class PipelineConfig(BaseModel):
     shutdown_timeout_s: float = Field(10.0, gt=0)
     stages: dict[str, StageSpec]
     sinks: dict[str, StageSpec] = Field(default_factory=dict)
+
+
+def file_source_overrides(path: str, realtime: bool) -> list[str]:
+    """Overrides that make a preset read a file instead of the microphone."""
+    source = {"use": "source.file", "options": {"path": path, "realtime": realtime}}
+    overrides = [f"stages.source={json.dumps(source)}"]
+    if not realtime:
+        # Read faster than real time, the audio edge must wait rather than drop.
+        overrides.append("stages.vad.inbox.policy=block")
+    return overrides
 
 
 def preset_path(name: str) -> Path:

@@ -6,13 +6,12 @@ test a stage of their own the same way canvascap tests its own.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pipeline.channel import Channel, Policy, Receiver, Sender
-from pipeline.config import PipelineConfig, load_config
+from pipeline.config import PipelineConfig, file_source_overrides, load_config
 from pipeline.runner import Pipeline
 from pipeline.stage import Context, Stage
 from pipeline.types import Caption
@@ -82,10 +81,7 @@ def file_config(
     config: str | None = None,
 ) -> PipelineConfig:
     """The default preset with a file source and no built-in sinks."""
-    source = {"use": "source.file", "options": {"path": path, "realtime": realtime}}
-    extra = [f"stages.source={json.dumps(source)}", "sinks={}"]
-    if not realtime:
-        extra.append("stages.vad.inbox.policy=block")
+    extra = [*file_source_overrides(path, realtime), "sinks={}"]
     if not partials:
         extra.append("vad.partial_every_ms=0")
     return load_config(config, extra + list(overrides or []))

@@ -229,20 +229,15 @@ class AsrStage:
     async def run(self, inbox: Receiver[Utterance], outbox: Sender[Caption]) -> None:
         """Transcribe each snapshot off the loop and emit the resulting revisions."""
         async for utterance in inbox:
-            for caption in await self._captions(utterance):
+            for caption in await self._transcribe(utterance):
                 await outbox.send(caption)
-
-    async def _captions(self, utterance: Utterance) -> list[Caption]:
-        caption = await self._transcribe(utterance)
-        if caption is None:
-            return []
-        return caption if isinstance(caption, list) else [caption]
 
     async def aclose(self) -> None:
         """Let a decode still running finish in the background; drop its result."""
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _transcribe(self, utterance: Utterance) -> Caption | list[Caption] | None:
+    async def _transcribe(self, utterance: Utterance) -> list[Caption]:
+        """The revisions one snapshot produces (none, one, or a committed final and more)."""
         state = self._open.setdefault(utterance.id, _Open())
         if utterance.final:
             del self._open[utterance.id]
@@ -277,7 +272,7 @@ class AsrStage:
                     exc_info=True,
                 )
                 self.ctx.metrics.count("asr.partial_errors")
-                return None
+                return []
             raise
         reason = rejection_reason(result, self.options.gate)
         if reason is not None:
@@ -290,8 +285,8 @@ class AsrStage:
                 result,
             )
             if utterance.final and state.shown:
-                return self._caption(utterance, state, "", result.lang, 0, ())
-            return None
+                return [self._caption(utterance, state, "", result.lang, 0, ())]
+            return []
         state.lang = state.lang or result.lang
         words = result.text.split()
         out: list[Caption] = []

@@ -9,7 +9,7 @@ from stages.asr_faster_whisper import FasterWhisperAsr
 class FailingAsr(FasterWhisperAsr):
     """The real faster-whisper stage, except that utterance 1 raises."""
 
-    async def _transcribe(self, utterance: Utterance) -> Caption | None:
+    async def _transcribe(self, utterance: Utterance) -> list[Caption]:
         if utterance.id == 1:
             raise RuntimeError("simulated decoder crash")
         return await super()._transcribe(utterance)

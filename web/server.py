@@ -61,6 +61,8 @@ _CONTENT_TYPES = {
 
 # Pages by URL path; anything not listed here (and not an asset below) is 404.
 _PAGES = {"/": "index.html", "/overlay": "overlay.html"}
+# Paths that need the token when one is set; the overlay page itself holds no captions.
+_PROTECTED = frozenset({"/", "/ws", "/healthz"})
 
 
 class OverlayOptions(BaseModel):
@@ -194,22 +196,17 @@ class OverlaySink:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
         path = url.path
+        if path in _PROTECTED and not self._authorized(url.query):
+            return _plain(HTTPStatus.UNAUTHORIZED, "a valid ?token= is needed\n")
         if path == "/ws":
-            if not self._authorized(url.query):
-                return _plain(HTTPStatus.UNAUTHORIZED, "a valid ?token= is needed\n")
             if not self._origin_allowed(request.headers.get("Origin"), request.headers):
                 return _plain(HTTPStatus.FORBIDDEN, "origin not allowed\n")
             return None  # go on with the WebSocket handshake
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return _plain(HTTPStatus.NOT_FOUND, "not found\n")
         if path == "/healthz":
-            if not self._authorized(url.query):
-                return _plain(HTTPStatus.UNAUTHORIZED, "a valid ?token= is needed\n")
             body = json.dumps(self.health()).encode()
             return _response(HTTPStatus.OK, body, "application/json")
-        if path == "/":
-            if not self._authorized(url.query):
-                return _plain(HTTPStatus.UNAUTHORIZED, "a valid ?token= is needed\n")
         if path not in self._files:
             return _plain(HTTPStatus.NOT_FOUND, "not found\n")
         body, content_type = self._files[path]
