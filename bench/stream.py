@@ -110,7 +110,9 @@ def offline_baseline(audio: np.ndarray, model: str) -> tuple[list[TimedWord], st
     return words, " ".join(s.text.strip() for s in segments), rtf
 
 
-async def stream_through(wav: Path, overrides: list[str]) -> tuple[list[Seen], int, float]:
+async def stream_through(
+    wav: Path, overrides: list[str], config: str | None = None
+) -> tuple[list[Seen], int, float]:
     """Play a file at 1x through the pipeline; a feed client records every message."""
     from websockets.asyncio.client import connect
 
@@ -122,7 +124,7 @@ async def stream_through(wav: Path, overrides: list[str]) -> tuple[list[Seen], i
     ctx = Context(session="bench")
     sink = OverlaySink(OverlayOptions(port=0), ctx)
     pipeline = Pipeline.build(
-        file_config(str(wav), realtime=True, overrides=overrides),
+        file_config(str(wav), realtime=True, overrides=overrides, config=config),
         ctx,
         extra_sinks={"overlay": sink},
     )
@@ -220,6 +222,7 @@ def run_bench(
     gap_s: float = 1.5,
     nonspeech: bool = True,
     overrides: list[str] | None = None,
+    config: str | None = None,
 ) -> dict[str, Any]:
     """Run everything and write the report; return report.json's content."""
     speech, noise = read_manifest(manifest, lang)
@@ -231,13 +234,13 @@ def run_bench(
         audio = join_clips([base / r["path"] for r in speech], gap_s)
         speech_wav = write_wav(Path(folder) / "speech.wav", audio)
         words, offline_text, rtf = offline_baseline(audio, model)
-        seen, started_ns, cpu_s = asyncio.run(stream_through(speech_wav, settings))
+        seen, started_ns, cpu_s = asyncio.run(stream_through(speech_wav, settings, config))
         phantoms, nonspeech_s = 0, 0.0
         if nonspeech and noise:
             quiet = join_clips([base / r["path"] for r in noise], gap_s)
             nonspeech_s = len(quiet) / SAMPLE_RATE
             quiet_seen, _, _ = asyncio.run(
-                stream_through(write_wav(Path(folder) / "nonspeech.wav", quiet), settings)
+                stream_through(write_wav(Path(folder) / "nonspeech.wav", quiet), settings, config)
             )
             phantoms = len({s.message["id"] for s in quiet_seen if s.message["text"]})
     audio_s = len(audio) / SAMPLE_RATE
@@ -266,6 +269,7 @@ def run_bench(
         "cpu_per_audio_s": round(cpu_s / audio_s, 3),
         "rtf_offline": round(rtf, 3),
         "rss_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "config": config or "default",
         "settings": settings,
     }
     report["ratios"] = {
@@ -299,7 +303,8 @@ def _markdown(r: dict[str, Any]) -> str:
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
     return (
-        f"# canvascap bench\n\nModel {r['model']}, {r['audio_s']} s of speech at 1x, "
+        f"# canvascap bench\n\nPreset {r['config']}, model {r['model']}, "
+        f"{r['audio_s']} s of speech at 1x, "
         f"{r['words_timed']} words timed ({r['words_missed']} never in a final).\n\n"
         f"| measure | value |\n|---|---|\n{table}\n\n![latency](latency.png)\n"
     )

@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="bench-report",
         help="where to write the report (default: ./bench-report)",
     )
+    bench.add_argument(
+        "--config", metavar="PRESET", help="preset name or YAML file to measure (default: default)"
+    )
     bench.add_argument("--model", default="tiny.en", help="Whisper model (default: tiny.en)")
     bench.add_argument("--lang", default="en", help="language of the speech clips to use")
     bench.add_argument("--gap-s", type=float, default=1.5, help="silence + noise between clips")
@@ -262,6 +265,7 @@ def _bench(args: argparse.Namespace) -> int:
         gap_s=args.gap_s,
         nonspeech=not args.no_nonspeech,
         overrides=args.overrides,
+        config=args.config,
     )
     print(json.dumps(report, indent=2))
     print(f"canvascap: report written to {args.report}/", file=sys.stderr)
@@ -364,7 +368,13 @@ def _transcribe(args: argparse.Namespace) -> int:
         raise UserError(
             f"unknown output format '{fmt}': use --format with one of {', '.join(FORMATS)}"
         )
-    overrides = file_source_overrides(args.file, realtime=False) + ["vad.partial_every_ms=0"]
+    # A file is transcribed for the record, not live: Whisper's full window with
+    # timestamp tokens, and every word timed.
+    overrides = file_source_overrides(args.file, realtime=False) + [
+        "vad.partial_every_ms=0",
+        "asr.short_context=off",
+        "asr.word_timestamps=true",
+    ]
     config = load_config(args.config, overrides + _model_overrides(args) + args.overrides)
     config = PipelineConfig.model_validate({**config.model_dump(), "sinks": {}})
     ctx = Context(session=_session_name(args, args.file))

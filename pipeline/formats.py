@@ -3,13 +3,15 @@
 Long captions are split into cues a viewer can read: at most two lines of
 ``line_chars`` each, cut at word boundaries and timed from word timestamps when the
 recogniser gave them (otherwise the caption's time is shared out by character count).
+Pieces of one utterance (words sent as finals mid-sentence) are joined first, so a
+subtitle never flashes two words at a time.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipeline.types import Caption
 
@@ -50,11 +52,30 @@ def cues(captions: Iterable[Caption], line_chars: int = 42, lines: int = 2) -> l
     """Split finals into readable cues, in time order."""
     limit = line_chars * lines
     result: list[Cue] = []
-    for caption in sorted(captions, key=lambda c: (c.start_s, c.id)):
-        if not caption.text:
-            continue
+    for caption in _join_pieces(sorted(captions, key=lambda c: (c.start_s, c.id))):
         result.extend(_split(caption, limit, line_chars))
     return result
+
+
+def _join_pieces(captions: list[Caption]) -> list[Caption]:
+    """Non-empty captions in order, consecutive ones of the same utterance made one."""
+    joined: list[Caption] = []
+    for caption in captions:
+        if not caption.text:
+            continue
+        last = joined[-1] if joined else None
+        if last and caption.utterance >= 0 and caption.utterance == last.utterance:
+            caption = replace(
+                last,
+                text=f"{last.text} {caption.text}",
+                source=f"{last.source} {caption.source}",
+                end_s=max(last.end_s, caption.end_s),
+                words=last.words + caption.words,
+            )
+            joined[-1] = caption
+        else:
+            joined.append(caption)
+    return joined
 
 
 def _split(caption: Caption, limit: int, line_chars: int) -> list[Cue]:

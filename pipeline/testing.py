@@ -92,11 +92,12 @@ async def caption_file(
     realtime: bool = False,
     partials: bool = True,
     overrides: list[str] | None = None,
+    config: str | None = None,
 ) -> tuple[CaptionTap, Pipeline]:
-    """Run a file through the default pipeline and return what a sink saw."""
+    """Run a file through a preset (the default one unless named) and return what a sink saw."""
     tap = CaptionTap()
     pipeline = Pipeline.build(
-        file_config(path, realtime, partials, overrides),
+        file_config(path, realtime, partials, overrides, config),
         Context(session="test"),
         extra_sinks={"tap": tap},
     )

@@ -81,7 +81,9 @@ class Caption:
     `lang` (the same as `source` when nothing translated it). `stable_chars` is the
     length of the prefix of `text` that later revisions will not change, so displays
     can keep those words still. An empty final `text` retracts a caption whose partials
-    were shown but which turned out not to be speech.
+    were shown but which turned out not to be speech. `utterance` is the spoken segment
+    the caption belongs to: when words are sent as finals mid-sentence, the pieces share
+    it, so displays keep them on one line (-1: unknown).
     """
 
     id: int
@@ -95,6 +97,7 @@ class Caption:
     origin_ns: int
     stable_chars: int = 0
     words: tuple[Word, ...] = field(default=())
+    utterance: int = -1
 
     @property
     def key(self) -> tuple[int, str]:

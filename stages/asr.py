@@ -90,7 +90,11 @@ class GateOptions(BaseModel):
     short_text_speech_s: float = 1.2
     """Lone interjections and 'thank you' style filler pass only with this much speech ..."""
     short_text_word_probability: float = 0.7
-    """... and this mean word probability (invented filler has one near-zero word)."""
+    """... and this mean word probability (invented filler has one near-zero word) ..."""
+    short_text_logprob: float = -0.7
+    """... and this average log-probability: without word timestamps it is the sign
+    left of an invented "Thank you." (-0.97 on music; -0.2 for a spoken "Thank you.",
+    -0.57 for "Okay.")."""
     min_word_probability: float = 0.3
     """Reject when the words' mean probability is below this."""
 
@@ -164,6 +168,7 @@ def rejection_reason(result: Transcript, gate: GateOptions) -> str | None:
     if " ".join(words) in _FILLER and (
         result.speech_s < gate.short_text_speech_s
         or result.word_probability < gate.short_text_word_probability
+        or result.avg_logprob < gate.short_text_logprob
     ):
         return "filler on little or doubtful speech"
     if _bracketed_only(result.text):
@@ -363,6 +368,7 @@ class AsrStage:
             end_s=utterance.end_s,
             origin_ns=utterance.origin_ns,
             stable_chars=stable_chars,
+            utterance=utterance.id,
             words=tuple(
                 Word(
                     w.text,

@@ -84,6 +84,7 @@ def test_gate_signals() -> None:
         "repetition": Transcript(text="la " * 40, lang="en", speech_s=2, compression_ratio=9),
         "repetition loop": Transcript(text="W-W-W-W-W-W-", lang="en", speech_s=2),
         "filler": Transcript(text="Thank you.", lang="en", speech_s=0.6),
+        "filler on music": Transcript(text="Thank you.", lang="en", speech_s=3.5, avg_logprob=-1),
         "sound description": Transcript(text="[MUSIC PLAYING]", lang="en", speech_s=3),
     }
     for expected, transcript in cases.items():

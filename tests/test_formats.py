@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 from pipeline.formats import cues, to_json, to_srt, to_text, to_vtt
 from pipeline.types import Caption, Word
@@ -47,3 +48,14 @@ def test_text_and_json_skip_retracted_captions() -> None:
     assert to_text(items) == "kept\n"
     assert [c["text"] for c in json.loads(to_json(items))["captions"]] == ["kept"]
     assert len(re.findall("-->", to_srt(items))) == 1
+
+
+def test_pieces_of_one_utterance_make_one_cue() -> None:
+    pieces = [
+        replace(caption(0, "ask not what", 1.0, 2.0), utterance=5),
+        replace(caption(1, "your country", 2.0, 3.0), utterance=5),
+        replace(caption(2, "next sentence", 4.0, 5.0), utterance=6),
+    ]
+    result = cues(pieces)
+    assert [c.text for c in result] == ["ask not what your country", "next sentence"]
+    assert (result[0].start_s, result[0].end_s) == (1.0, 3.0)

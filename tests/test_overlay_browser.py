@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from dataclasses import replace
 
 import pytest
 
@@ -115,6 +116,22 @@ async def test_caption_text_is_rendered_literally_never_as_html() -> None:
             "getComputedStyle(document.querySelector('#caption-1 .text')).direction"
         )
         assert direction == "rtl"
+
+
+async def test_pieces_of_one_utterance_share_a_line() -> None:
+    async with overlay_server() as (sink, feed), chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 400}, bypass_csp=True)
+        await page.goto(f"{sink.url}/overlay?fade=0")
+        await feed.send(replace(caption(0, "ask not what"), utterance=3))
+        await feed.send(replace(caption(1, "your country", final=False), utterance=3))
+        await feed.send(replace(caption(2, "can do for you"), utterance=4))
+        await page.wait_for_function("document.querySelectorAll('.caption').length === 3")
+        lines = await page.eval_on_selector_all("#captions > p", "ps => ps.map(p => p.textContent)")
+        assert lines == ["ask not whatyour country", "can do for you"]  # the gap is CSS
+        tops = await page.eval_on_selector_all(
+            ".caption", "els => els.map(e => Math.round(e.getBoundingClientRect().top))"
+        )
+        assert tops[0] == tops[1] < tops[2], "one row per utterance"
 
 
 async def test_url_parameters_choose_language_lines_and_style() -> None:

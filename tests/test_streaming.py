@@ -35,3 +35,17 @@ async def test_partials_precede_finals_and_stable_words_never_change(data_dir) -
     assert partial_times[0] < longest[-1].at_ns
     final_text = longest[-1].caption.text.lower()
     assert "middle ages" in final_text and "craftsmen" in final_text
+
+
+@pytest.mark.slow
+async def test_low_latency_preset_makes_words_final_while_the_sentence_goes_on(data_dir) -> None:
+    clip = data_dir / "en" / "ljspeech" / "LJ001-0014.wav"  # one 10 s sentence
+    tap, pipeline = await caption_file(str(clip), realtime=True, config="low-latency")
+    started_ns = pipeline.nodes[0].stage.started_ns
+    finals = [s for s in tap.seen if s.caption.final and s.caption.text]
+    assert len(finals) >= 3, "the sentence becomes final in pieces"
+    assert finals[0].at_ns - started_ns < 5e9, "the first piece is final mid-sentence"
+    text = " ".join(s.caption.text for s in finals).lower()
+    assert "middle ages" in text and "craftsmen" in text
+    words = [w.strip(".,") for w in text.split()]
+    assert all(a != b for a, b in zip(words, words[1:], strict=False)), "a word sent twice"

@@ -64,6 +64,19 @@ function fill(element, caption, text) {
   if (tail.textContent !== rest) tail.textContent = rest;
 }
 
+/** The paragraph of an utterance: pieces sent as finals mid-sentence share one line. */
+function lineFor(caption) {
+  const id = caption.utterance >= 0 ? `line-u${caption.utterance}` : `line-c${caption.id}`;
+  let line = document.getElementById(id);
+  if (!line) {
+    line = root.appendChild(document.createElement("p"));
+    line.id = id;
+    line.className = "line";
+    line.dir = "auto"; // right-to-left scripts lay out correctly
+  }
+  return line;
+}
+
 function render() {
   const seen = new Set();
   for (const [id, lines] of store.byId()) {
@@ -71,12 +84,12 @@ function render() {
     const translated = targetLang ? lines.get(targetLang) : null;
     // The top line: the translation when only that is asked for, else the spoken words.
     const primary = show === "translation" ? translated || source : source;
+    const line = lineFor(source);
     let block = document.getElementById(`caption-${id}`);
-    if (!block) {
-      block = document.createElement("p");
+    if (!block || block.parentElement !== line) {
+      block?.remove();
+      block = line.appendChild(document.createElement("span"));
       block.id = `caption-${id}`;
-      block.dir = "auto"; // right-to-left scripts lay out correctly
-      root.appendChild(block);
     }
     block.className = `caption ${primary.final ? "final" : "partial"}`;
     block.lang = primary.lang;
@@ -99,8 +112,12 @@ function render() {
       second.remove();
     }
     seen.add(block.id);
+    seen.add(line.id);
   }
-  for (const block of [...root.children]) if (!seen.has(block.id)) block.remove();
+  for (const line of [...root.children]) {
+    if (!seen.has(line.id)) line.remove();
+    else for (const block of [...line.children]) if (!seen.has(block.id)) block.remove();
+  }
 }
 
 let fadeTimer = null;
