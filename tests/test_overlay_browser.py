@@ -189,10 +189,13 @@ async def test_control_page_shows_transcript_health_and_a_working_overlay_url() 
         page = await browser.new_page(bypass_csp=True)
         await page.goto(f"{sink.url}/")
         await feed.send(caption(0, "first final line"))
-        await feed.send(caption(1, "a partial <em>line</em>", final=False))
+        await feed.send(replace(caption(1, "said in", final=True), utterance=7))
+        await feed.send(replace(caption(2, "a partial <em>line</em>", final=False), utterance=7))
         await page.wait_for_function(
             "document.querySelector('#transcript').innerText.includes('a partial <em>line</em>')"
         )
+        rows = await page.eval_on_selector_all("#transcript p", "ps => ps.map(p => p.innerText)")
+        assert len(rows) == 2 and rows[1].endswith("said in a partial <em>line</em>"), rows
         assert await page.inner_text("#status") == "live"
         await page.wait_for_function(
             "document.querySelectorAll('#metrics tbody tr').length > 0"

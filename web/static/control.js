@@ -13,16 +13,24 @@ function clock(seconds) {
 function renderTranscript() {
   const atBottom = transcript.scrollTop + transcript.clientHeight >= transcript.scrollHeight - 4;
   transcript.replaceChildren();
+  const open = new Map(); // pieces of one utterance (finals sent mid-sentence): one line
   for (const [, lines] of store.byId()) {
     for (const caption of lines.values()) {
-      const line = document.createElement("p");
-      line.className = caption.final ? "final" : "partial";
-      line.dir = "auto";
-      const time = line.appendChild(document.createElement("span"));
-      time.className = "time";
-      time.textContent = `${clock(caption.start_s)} ${caption.lang}`;
-      line.appendChild(document.createTextNode(caption.text)); // text, never HTML
-      transcript.appendChild(line);
+      const key = caption.utterance >= 0 ? `${caption.utterance}|${caption.lang}` : null;
+      let line = key && open.get(key);
+      if (!line) {
+        line = transcript.appendChild(document.createElement("p"));
+        line.dir = "auto";
+        const time = line.appendChild(document.createElement("span"));
+        time.className = "time";
+        time.textContent = `${clock(caption.start_s)} ${caption.lang}`;
+        if (key) open.set(key, line);
+      } else {
+        line.append(" ");
+      }
+      const piece = line.appendChild(document.createElement("span"));
+      piece.className = caption.final ? "final" : "partial";
+      piece.textContent = caption.text; // text, never HTML
     }
   }
   if (atBottom) transcript.scrollTop = transcript.scrollHeight;
