@@ -65,14 +65,13 @@ def _join_pieces(captions: list[Caption]) -> list[Caption]:
             continue
         last = joined[-1] if joined else None
         if last and caption.utterance >= 0 and caption.utterance == last.utterance:
-            caption = replace(
+            joined[-1] = replace(
                 last,
                 text=f"{last.text} {caption.text}",
                 source=f"{last.source} {caption.source}",
                 end_s=max(last.end_s, caption.end_s),
                 words=last.words + caption.words,
             )
-            joined[-1] = caption
         else:
             joined.append(caption)
     return joined

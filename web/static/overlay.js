@@ -86,8 +86,7 @@ function render() {
     const primary = show === "translation" ? translated || source : source;
     const line = lineFor(source);
     let block = document.getElementById(`caption-${id}`);
-    if (!block || block.parentElement !== line) {
-      block?.remove();
+    if (!block) {
       block = line.appendChild(document.createElement("span"));
       block.id = `caption-${id}`;
     }
