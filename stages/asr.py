@@ -63,6 +63,9 @@ class Transcript:
     """Seconds of the snapshot that a neural speech detector called speech."""
     word_probability: float = 1.0
     """Mean probability of the words, when the transcriber times words (finals)."""
+    word_confidence: tuple[float, ...] = ()
+    """Probability of each word of ``text`` (that of its least likely token), when the
+    transcriber can tell (greedy partials); empty otherwise."""
 
 
 class Transcriber(Protocol):
@@ -117,6 +120,10 @@ class AsrOptions(BaseModel):
     sentence. Finals then come in shorter pieces decoded by the partial beam."""
     commit_min_words: int = Field(3, ge=1)
     """Committed words to gather before sending them as a final (with commit_finals)."""
+    commit_confidence: float = Field(0.0, ge=0, le=1)
+    """Commit a word only if the recogniser gave it at least this probability; a doubtful
+    word and the words after it wait for a surer partial (or the final). Two partials
+    agree on a wrong word mostly when the model was unsure of it."""
     gate: GateOptions = GateOptions()
 
 
@@ -189,6 +196,41 @@ def common_word_prefix(a: list[str], b: list[str]) -> int:
             break
         count += 1
     return count
+
+
+def _confident_prefix(confidence: tuple[float, ...], agreed: int, threshold: float) -> int:
+    """How many of the ``agreed`` words to commit: up to the first doubtful one."""
+    if not threshold or not confidence:
+        return agreed
+    for index, probability in enumerate(confidence[:agreed]):
+        if probability < threshold:
+            return index
+    return agreed
+
+
+def _split_forced(
+    words: list[str], confidence: tuple[float, ...], forced: list[str]
+) -> tuple[list[str], tuple[float, ...]]:
+    """Keep the forced words as they were, even when Whisper runs on from the last one.
+
+    A word committed at the edge of the audio can be the start of a longer one: forced
+    to begin with "when the crafts", Whisper writes "when the craftsmen". Counting
+    words would then lose "men"; it becomes a word of its own instead.
+    """
+    last = len(forced) - 1
+    if last < 0 or len(words) <= last or words[last] == forced[last]:
+        return words, confidence
+    if not words[last].startswith(forced[last]):
+        return words, confidence
+    rest = words[last][len(forced[last]) :]
+    if not any(char.isalnum() for char in rest):
+        return words, confidence  # only punctuation added: the word is the same
+    words = [*words[:last], forced[last], rest, *words[last + 1 :]]
+    if len(confidence) > last:
+        # Its probability is the forced word's too; any later decode, the final
+        # included, is forced the same way and runs on the same, so it is not in doubt.
+        confidence = (*confidence[:last], confidence[last], 1.0, *confidence[last + 1 :])
+    return words, confidence
 
 
 def _norm(word: str) -> str:
@@ -293,7 +335,7 @@ class AsrStage:
                 return [self._caption(utterance, state, "", result.lang, 0, ())]
             return []
         state.lang = state.lang or result.lang
-        words = result.text.split()
+        words, confidence = _split_forced(result.text.split(), result.word_confidence, kept)
         out: list[Caption] = []
         stable_words = 0
         if utterance.final:
@@ -302,6 +344,9 @@ class AsrStage:
         elif self.options.commit:
             committed = len(state.committed)
             agreed = common_word_prefix(words[committed:-1], state.previous[committed:])
+            agreed = _confident_prefix(
+                confidence[committed:], agreed, self.options.commit_confidence
+            )
             state.committed = words[: committed + agreed]
             state.previous = words
             stable_words = len(state.committed)

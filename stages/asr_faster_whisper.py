@@ -75,6 +75,8 @@ class FasterWhisperTranscriber:
         threadpool_limits(limits=1, user_api="blas")
         self.options = options
         self.model = _load(options)
+        self._scores = _TokenScores(self.model.model)
+        self.model.model = self._scores
         self.multilingual = bool(self.model.model.is_multilingual)
         self._check_language()
 
@@ -94,11 +96,13 @@ class FasterWhisperTranscriber:
         # Timestamp tokens help in the padded 30 s window (fewer invented words in noisy
         # tails); in a short window they make Whisper carry on into the padding.
         timestamps = final and self.model.encoder_frames is None
+        beam_size = opts.beam_size if final else opts.beam_size_partial
+        self._scores.enabled = not final and beam_size == 1 and opts.commit_confidence > 0
         segments, info = self.model.transcribe(
             audio,
             language=language,
             task=opts.task,
-            beam_size=opts.beam_size if final else opts.beam_size_partial,
+            beam_size=beam_size,
             temperature=opts.temperatures,
             initial_prompt=prompt or None,
             prefix=prefix or None,
@@ -129,7 +133,23 @@ class FasterWhisperTranscriber:
             compression_ratio=max((s.compression_ratio for s in found), default=1.0),
             speech_s=speech_s,
             word_probability=sum(w.probability for w in words) / len(words) if words else 1.0,
+            word_confidence=self._word_confidence(found, text),
         )
+
+    def _word_confidence(self, found: list, text: str) -> tuple[float, ...]:
+        """Each word's least token probability, if the decode reported them."""
+        scores = self._scores.last
+        if scores is None or len(found) != 1:
+            return ()
+        tokenizer = self.model.hf_tokenizer
+        words: list[float] = []
+        for token, probability in zip(found[0].tokens, scores, strict=False):
+            piece = tokenizer.id_to_token(token) or ""
+            if piece.startswith("\u0120") or not words:  # byte-level BPE's leading space
+                words.append(probability)
+            else:
+                words[-1] = min(words[-1], probability)
+        return tuple(words) if len(words) == len(text.split()) else ()
 
     def _check_language(self) -> None:
         opts = self.options
@@ -205,6 +225,45 @@ def _load(options: FasterWhisperOptions):  # noqa: ANN202 - faster_whisper is un
             f"({type(error).__name__}): connect to the internet, or use --model tiny.en or "
             "--model base (built in), or a local CTranslate2 folder"
         ) from None
+
+
+class _TokenScores:
+    """CTranslate2's Whisper, made to keep each token's probability of a greedy decode.
+
+    faster-whisper reports only a sequence's average log-probability; the stable-prefix
+    rule needs to know which word the model was unsure of.
+    """
+
+    def __init__(self, model: object) -> None:
+        self._model = model
+        self.enabled = False
+        self.supported = True
+        self.last: list[float] | None = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._model, name)
+
+    def generate(self, *args: object, **kwargs: object) -> list:
+        """Decode as asked; when enabled, also keep the chosen tokens' probabilities."""
+        self.last = None
+        if not (self.enabled and self.supported):
+            return self._model.generate(*args, **kwargs)
+        try:
+            results = self._model.generate(*args, return_logits_vocab=True, **kwargs)
+        except TypeError:  # a CTranslate2 without token scores: agreement alone decides
+            self.supported = False
+            return self._model.generate(*args, **kwargs)
+        result = results[0]
+        self.last = [
+            _softmax_at(np.asarray(logits, dtype=np.float64), token)
+            for token, logits in zip(result.sequences_ids[0], result.logits[0], strict=False)
+        ]
+        return results
+
+
+def _softmax_at(logits: np.ndarray, index: int) -> float:
+    weights = np.exp(logits - logits.max())
+    return float(weights[index] / weights.sum())
 
 
 def _short_context_class(base: type) -> type:

@@ -6,6 +6,8 @@ exact hypotheses; the same policies run with the real model in test_streaming.py
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from pipeline.stage import Context
@@ -133,3 +135,58 @@ async def test_a_final_that_stops_after_the_sent_words_keeps_what_the_partial_sh
     )
     finals = [c.text for c in captions if c.final]
     assert finals == ["and tender", "churl makes waste"]
+
+
+async def test_a_doubtful_word_waits_for_the_final_with_the_words_after_it() -> None:
+    def sure_of(text: str, *confidence: float) -> Transcript:
+        return replace(speech(text), word_confidence=confidence)
+
+    script = [
+        sure_of("had he married a", 0.9, 0.9, 0.3, 0.9),
+        sure_of("had he married a woman", 0.9, 0.9, 0.4, 0.9, 0.9),
+        sure_of("had he married a woman of", 0.9, 0.9, 0.4, 0.9, 0.9, 0.9),
+        speech("had he married a woman of means."),
+    ]
+    transcriber = ScriptedTranscriber(script)
+    options = AsrOptions(commit_finals=True, commit_min_words=1, commit_confidence=0.5)
+    captions = await run_stage(AsrStage(options, Context(session="t"), transcriber), snapshots(4))
+    finals = [c.text for c in captions if c.final]
+    # "married" had two agreeing partials but a low probability: it and every word after
+    # it wait for the final, decoded over the whole utterance
+    assert finals == ["had he", "married a woman of means."]
+    assert [c.text[: c.stable_chars] for c in captions if not c.final][-1] == ""
+
+
+async def test_without_word_confidence_agreement_alone_commits() -> None:
+    script = [speech("one two three"), speech("one two three four"), speech("one two three four.")]
+    options = AsrOptions(commit_finals=True, commit_min_words=1, commit_confidence=0.5)
+    stage = AsrStage(options, Context(session="t"), ScriptedTranscriber(script))
+    finals = [c.text for c in await run_stage(stage, snapshots(3)) if c.final]
+    assert finals == ["one two three", "four."]
+
+
+async def test_a_word_whisper_runs_on_from_after_it_was_sent_loses_nothing() -> None:
+    script = [
+        speech("when the crafts mentor"),
+        speech("when the crafts men took"),
+        speech("when the craftsmen took care that"),  # forced to start "when the crafts"
+        speech("when the crafts men took care that beautiful."),  # forced prefix, as sent
+    ]
+    transcriber = ScriptedTranscriber(script)
+    options = AsrOptions(commit_finals=True, commit_min_words=1)
+    captions = await run_stage(AsrStage(options, Context(session="t"), transcriber), snapshots(4))
+    finals = [c.text for c in captions if c.final]
+    assert finals == ["when the crafts", "men took", "care that beautiful."]
+
+
+async def test_punctuation_after_a_sent_word_is_not_a_word_of_its_own() -> None:
+    script = [
+        speech("in casting and"),
+        speech("in casting setting"),
+        speech("in casting, setting or printing"),  # forced to start "in casting"
+        speech("in casting, setting or printing."),
+    ]
+    options = AsrOptions(commit_finals=True, commit_min_words=1)
+    stage = AsrStage(options, Context(session="t"), ScriptedTranscriber(script))
+    finals = [c.text for c in await run_stage(stage, snapshots(4)) if c.final]
+    assert finals == ["in casting", "setting", "or printing."]
