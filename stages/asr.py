@@ -218,18 +218,15 @@ def _split_forced(
     words would then lose "men"; it becomes a word of its own instead.
     """
     last = len(forced) - 1
-    if last < 0 or len(words) <= last or words[last] == forced[last]:
-        return words, confidence
-    if not words[last].startswith(forced[last]):
+    if last < 0 or len(words) <= last or not words[last].startswith(forced[last]):
         return words, confidence
     rest = words[last][len(forced[last]) :]
     if not any(char.isalnum() for char in rest):
-        return words, confidence  # only punctuation added: the word is the same
+        return words, confidence  # the same word, or only punctuation added
     words = [*words[:last], forced[last], rest, *words[last + 1 :]]
     if len(confidence) > last:
-        # Its probability is the forced word's too; any later decode, the final
-        # included, is forced the same way and runs on the same, so it is not in doubt.
-        confidence = (*confidence[:last], confidence[last], 1.0, *confidence[last + 1 :])
+        # Not in doubt: every later decode, the final too, is forced the same way.
+        confidence = (*confidence[: last + 1], 1.0, *confidence[last + 1 :])
     return words, confidence
 
 
