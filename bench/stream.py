@@ -9,7 +9,8 @@
    the overlay feed, and times every word as the client sees it: first in a partial,
    then in a final. Then the non-speech stream, counting captions that should not exist.
 
-Writes ``report.json``, ``report.md`` and ``latency.png`` into the report folder.
+Writes ``report.json``, ``report.md``, ``latency.png``, and the finals' text next to the
+reference (``finals.txt``, ``reference.txt``) into the report folder.
 """
 
 from __future__ import annotations
@@ -155,14 +156,15 @@ def word_latencies(
 ) -> tuple[list[float], list[float], int]:
     """Per word: seconds from its end in the audio to its first partial and to its final."""
     first, final, missed = [], [], 0
+    shown_words = _shown_words(seen)
     for word in words:
         end_ns = started_ns + int(word.end_s * 1e9)
         shown: dict[bool, int] = {}
-        for item in seen:
+        for item, norms in zip(seen, shown_words, strict=True):
             m = item.message
             if not m["start_s"] - slack_s <= word.end_s <= m["end_s"] + slack_s:
                 continue
-            if word.norm in {_norm_word(w) for w in m["text"].split()}:
+            if word.norm in norms:
                 shown.setdefault(m["final"], item.at_ns)
         if True not in shown:
             missed += 1
@@ -170,6 +172,25 @@ def word_latencies(
         final.append((shown[True] - end_ns) / 1e9)
         first.append((min(shown.values()) - end_ns) / 1e9)
     return first, final, missed
+
+
+def _shown_words(seen: list[Seen]) -> list[set[str]]:
+    """The normalised words each message shows; a piece that continues the previous
+    piece's last word also shows the whole word ("just" + "ly" = "justly")."""
+    last_final: dict[tuple[int, str], str] = {}
+    result = []
+    for item in seen:
+        m = item.message
+        words = m["text"].split()
+        norms = {_norm_word(w) for w in words}
+        key = (m.get("utterance", -1), m["lang"])
+        before = last_final.get(key, "").split()
+        if m.get("continues_word") and words and before:
+            norms.add(_norm_word(before[-1] + words[0]))
+        if m["final"] and m["text"] and key[0] >= 0:
+            last_final[key] = m["text"]
+        result.append(norms)
+    return result
 
 
 def rewrite_rate(seen: list[Seen]) -> float:
@@ -192,14 +213,20 @@ def _texts(seen: list[Seen]) -> tuple[str, str]:
     """All final text, and the last partial before each final, in caption order."""
     finals: dict[int, str] = {}
     last_partial: dict[int, str] = {}
+    glued: set[int] = set()
     for item in seen:
         m = item.message
         if m["final"]:
             finals.setdefault(m["id"], m["text"])
+            if m.get("continues_word"):
+                glued.add(m["id"])
         else:
             last_partial[m["id"]] = m["text"]
-    ids = sorted(finals)
-    return (" ".join(finals[i] for i in ids), " ".join(last_partial.get(i, finals[i]) for i in ids))
+
+    def joined(texts: dict[int, str]) -> str:
+        return "".join(("" if i in glued else " ") + texts[i] for i in sorted(finals)).strip()
+
+    return joined(finals), joined({i: last_partial.get(i, finals[i]) for i in finals})
 
 
 def _wer(reference: str, hypothesis: str) -> float:
@@ -279,6 +306,9 @@ def run_bench(
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (report_dir / "report.md").write_text(_markdown(report))
+    # To see which words were wrong: the finals as a viewer read them, and the reference.
+    (report_dir / "finals.txt").write_text(f"{final_text}\n", encoding="utf-8")
+    (report_dir / "reference.txt").write_text(f"{reference}\n", encoding="utf-8")
     _histogram(report_dir / "latency.png", first, final)
     return report
 

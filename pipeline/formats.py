@@ -65,10 +65,11 @@ def _join_pieces(captions: list[Caption]) -> list[Caption]:
             continue
         last = joined[-1] if joined else None
         if last and caption.utterance >= 0 and caption.utterance == last.utterance:
+            space = "" if caption.continues_word else " "
             joined[-1] = replace(
                 last,
-                text=f"{last.text} {caption.text}",
-                source=f"{last.source} {caption.source}",
+                text=f"{last.text}{space}{caption.text}",
+                source=f"{last.source}{space}{caption.source}",
                 end_s=max(last.end_s, caption.end_s),
                 words=last.words + caption.words,
             )

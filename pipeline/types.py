@@ -83,7 +83,9 @@ class Caption:
     can keep those words still. An empty final `text` retracts a caption whose partials
     were shown but which turned out not to be speech. `utterance` is the spoken segment
     the caption belongs to: when words are sent as finals mid-sentence, the pieces share
-    it, so displays keep them on one line (-1: unknown).
+    it, so displays keep them on one line (-1: unknown). `continues_word` says the text
+    starts with the rest of the previous piece's last word ("just" was sent, then
+    Whisper heard "justly"): displays join the two pieces without a space.
     """
 
     id: int
@@ -98,6 +100,7 @@ class Caption:
     stable_chars: int = 0
     words: tuple[Word, ...] = field(default=())
     utterance: int = -1
+    continues_word: bool = False
 
     @property
     def key(self) -> tuple[int, str]:

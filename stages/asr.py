@@ -124,6 +124,10 @@ class AsrOptions(BaseModel):
     """Commit a word only if the recogniser gave it at least this probability; a doubtful
     word and the words after it wait for a surer partial (or the final). Two partials
     agree on a wrong word mostly when the model was unsure of it."""
+    commit_sure: float = Field(0.0, ge=0, le=1)
+    """Commit a word the recogniser gave at least this probability after one partial,
+    without waiting for the next to agree (never the last word heard, which may be cut
+    off). 0 turns this off."""
     gate: GateOptions = GateOptions()
 
 
@@ -208,26 +212,50 @@ def _confident_prefix(confidence: tuple[float, ...], agreed: int, threshold: flo
     return agreed
 
 
-def _split_forced(
-    words: list[str], confidence: tuple[float, ...], forced: list[str]
-) -> tuple[list[str], tuple[float, ...]]:
-    """Keep the forced words as they were, even when Whisper runs on from the last one.
+def _sure_end(confidence: tuple[float, ...], start: int, limit: int, threshold: float) -> int:
+    """Where the run of sure words from ``start`` ends (at ``limit`` at the latest)."""
+    end = start
+    while threshold and end < min(limit, len(confidence)) and confidence[end] >= threshold:
+        end += 1
+    return end
 
-    A word committed at the edge of the audio can be the start of a longer one: forced
-    to begin with "when the crafts", Whisper writes "when the craftsmen". Counting
-    words would then lose "men"; it becomes a word of its own instead.
+
+def _after_prefix(
+    text: str, forced: list[str], glued: frozenset[int], confidence: tuple[float, ...]
+) -> tuple[list[str], frozenset[int], tuple[float, ...]]:
+    """All words of a decode forced to start with ``forced``, and which ones are glued.
+
+    The text is cut where the forced text ends, not after as many words: a word
+    committed at the edge of the audio can be the start of a longer one. Forced to
+    begin with "may just", Whisper writes "may justly"; "ly" then becomes a word glued
+    to the one before it (shown without a space), so nothing is lost or doubled.
     """
-    last = len(forced) - 1
-    if last < 0 or len(words) <= last or not words[last].startswith(forced[last]):
-        return words, confidence
-    rest = words[last][len(forced[last]) :]
-    if not any(char.isalnum() for char in rest):
-        return words, confidence  # the same word, or only punctuation added
-    words = [*words[:last], forced[last], rest, *words[last + 1 :]]
-    if len(confidence) > last:
-        # Not in doubt: every later decode, the final too, is forced the same way.
-        confidence = (*confidence[: last + 1], 1.0, *confidence[last + 1 :])
-    return words, confidence
+    words = text.split()
+    glued = frozenset(i for i in glued if i < len(forced))
+    prefix = _joined(forced, glued)
+    body = text.strip()
+    if not forced or not body.startswith(prefix):
+        return words, frozenset(i for i in glued if i < len(words)), confidence
+    rest = body[len(prefix) :].split()
+    joins = bool(rest) and not body[len(prefix)].isspace()
+    if joins and not any(char.isalnum() for char in rest[0]):
+        rest, joins = rest[1:], False  # only punctuation after the forced word
+    glued = frozenset({*glued, len(forced)} if joins else glued)
+    if len(confidence) == len(words):
+        # A glued piece is not in doubt: every later decode is forced the same way.
+        fresh = confidence[len(confidence) - len(rest) + joins :] if rest else ()
+        confidence = (*[1.0] * len(forced), *([1.0] if joins else ()), *fresh)
+    else:
+        confidence = ()
+    return [*forced, *rest], glued, confidence
+
+
+def _joined(words: list[str], glued: frozenset[int], start: int = 0) -> str:
+    """``words[start:]`` as text: a space between words, none before a glued one."""
+    return "".join(
+        ("" if index in glued or index == start else " ") + word
+        for index, word in enumerate(words[start:], start)
+    )
 
 
 def _norm(word: str) -> str:
@@ -247,6 +275,8 @@ class _Open:
     emitted_end_s: float | None = None
     shown_rest: list[str] = field(default_factory=list)
     """The words of the last partial shown after those sent as finals."""
+    glued: frozenset[int] = frozenset()
+    """Positions of words that continue the word before them (no space between)."""
     lang: str | None = None
     shown: bool = False
 
@@ -290,7 +320,7 @@ class AsrStage:
         # except for words already sent as finals, which it must keep too.
         commit = self.options.commit and not utterance.final
         kept = state.committed if commit else state.committed[: state.emitted]
-        prefix = " ".join(kept)
+        prefix = _joined(kept, state.glued)
         language = None if self.options.language == "auto" else self.options.language
         transcriber = self.transcriber
         assert transcriber is not None
@@ -332,20 +362,24 @@ class AsrStage:
                 return [self._caption(utterance, state, "", result.lang, 0, ())]
             return []
         state.lang = state.lang or result.lang
-        words, confidence = _split_forced(result.text.split(), result.word_confidence, kept)
+        words, glued, confidence = _after_prefix(
+            result.text, kept, state.glued, result.word_confidence
+        )
         out: list[Caption] = []
         stable_words = 0
         if utterance.final:
             self._history = (self._history + " " + result.text).strip()[-1000:]
-            stable_words = len(words)
         elif self.options.commit:
             committed = len(state.committed)
             agreed = common_word_prefix(words[committed:-1], state.previous[committed:])
             agreed = _confident_prefix(
                 confidence[committed:], agreed, self.options.commit_confidence
             )
+            sure = self.options.commit_sure
+            agreed = _sure_end(confidence, committed + agreed, len(words) - 1, sure) - committed
             state.committed = words[: committed + agreed]
             state.previous = words
+            state.glued = glued
             stable_words = len(state.committed)
             ready = len(state.committed) - state.emitted
             if self.options.commit_finals and ready >= self.options.commit_min_words:
@@ -356,12 +390,14 @@ class AsrStage:
             # Forced to continue after the words already sent, Whisper sometimes stops
             # at once; the last partial then says more than the final would.
             self.ctx.metrics.count("asr.final_from_partial")
-            rest = state.shown_rest
-        state.shown_rest = rest
+            rest, glued = state.shown_rest, state.glued
+        state.shown_rest, state.glued = rest, glued
         if utterance.final and not rest and not state.shown:
             return out
-        text = " ".join(rest)
-        stable_chars = len(" ".join(rest[: max(0, stable_words - state.emitted)]))
+        shown = [*words[: state.emitted], *rest]
+        text = _joined(shown, glued, start=state.emitted)
+        stable = len(shown) if utterance.final else stable_words
+        stable_chars = len(_joined(shown[:stable], glued, start=state.emitted))
         timed = result.words[-len(rest) :] if rest and state.emitted else result.words
         caption = self._caption(utterance, state, text, result.lang, stable_chars, timed)
         if state.emitted_end_s is not None:
@@ -370,11 +406,10 @@ class AsrStage:
 
     def _commit_final(self, utterance: Utterance, state: _Open, heard: int, lang: str) -> Caption:
         """Send the committed words not yet sent as a final of their own."""
-        chunk = state.committed[state.emitted :]
         span = utterance.end_s - utterance.start_s
         start = state.emitted_end_s if state.emitted_end_s is not None else utterance.start_s
         end = utterance.start_s + span * len(state.committed) / max(heard, 1)
-        text = " ".join(chunk)
+        text = _joined(state.committed, state.glued, start=state.emitted)
         caption = replace(
             self._caption(utterance, state, text, lang, len(text), ()),
             final=True,
@@ -411,6 +446,7 @@ class AsrStage:
             origin_ns=utterance.origin_ns,
             stable_chars=stable_chars,
             utterance=utterance.id,
+            continues_word=0 < state.emitted and state.emitted in state.glued,
             words=tuple(
                 Word(
                     w.text,

@@ -427,4 +427,6 @@ class TranslateStage:
             source=source.source,
             stable_chars=len(text) if final else 0,
             words=source.words if lang == source.lang else (),
+            # A translated piece is whole words; only the spoken text can run on.
+            continues_word=source.continues_word and lang == source.lang,
         )

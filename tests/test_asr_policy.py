@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
+from pipeline.formats import cues
 from pipeline.stage import Context
 from pipeline.testing import run_stage
 from pipeline.types import Utterance
@@ -157,6 +159,33 @@ async def test_a_doubtful_word_waits_for_the_final_with_the_words_after_it() -> 
     assert [c.text[: c.stable_chars] for c in captions if not c.final][-1] == ""
 
 
+@pytest.mark.parametrize(
+    ("sure", "expected"),
+    [
+        (0.0, ["ask not what your", "country can do."]),
+        (0.9, ["ask not", "what your", "country can do."]),
+    ],
+)
+async def test_words_whisper_is_sure_of_are_final_after_one_partial(
+    sure: float, expected: list[str]
+) -> None:
+    def sure_of(text: str, *confidence: float) -> Transcript:
+        return replace(speech(text), word_confidence=confidence)
+
+    script = [
+        sure_of("ask not what your", 0.99, 0.95, 0.6, 0.99),  # "what": agree first
+        sure_of("ask not what your country", 1.0, 1.0, 0.99, 0.99, 0.95),
+        speech("ask not what your country can do."),
+    ]
+    options = AsrOptions(
+        commit_finals=True, commit_min_words=1, commit_confidence=0.5, commit_sure=sure
+    )
+    stage = AsrStage(options, Context(session="t"), ScriptedTranscriber(script))
+    finals = [c.text for c in await run_stage(stage, snapshots(3)) if c.final]
+    # "country" is sure too, but it is the last word heard: it may still be cut off
+    assert finals == expected
+
+
 async def test_without_word_confidence_agreement_alone_commits() -> None:
     script = [speech("one two three"), speech("one two three four"), speech("one two three four.")]
     options = AsrOptions(commit_finals=True, commit_min_words=1, commit_confidence=0.5)
@@ -165,18 +194,25 @@ async def test_without_word_confidence_agreement_alone_commits() -> None:
     assert finals == ["one two three", "four."]
 
 
-async def test_a_word_whisper_runs_on_from_after_it_was_sent_loses_nothing() -> None:
+async def test_a_word_whisper_runs_on_from_after_it_was_sent_is_shown_whole() -> None:
     script = [
         speech("when the crafts mentor"),
         speech("when the crafts men took"),
         speech("when the craftsmen took care that"),  # forced to start "when the crafts"
-        speech("when the crafts men took care that beautiful."),  # forced prefix, as sent
+        speech("when the craftsmen took care that beautiful."),  # forced, glued as shown
     ]
     transcriber = ScriptedTranscriber(script)
     options = AsrOptions(commit_finals=True, commit_min_words=1)
     captions = await run_stage(AsrStage(options, Context(session="t"), transcriber), snapshots(4))
-    finals = [c.text for c in captions if c.final]
-    assert finals == ["when the crafts", "men took", "care that beautiful."]
+    finals = [c for c in captions if c.final]
+    assert [c.text for c in finals] == ["when the crafts", "men took", "care that beautiful."]
+    # "men" is the rest of "crafts": displays join the pieces into one word ...
+    assert [c.continues_word for c in finals] == [False, True, False]
+    assert [cue.text for cue in cues(finals, line_chars=80)] == [
+        "when the craftsmen took care that beautiful."
+    ]
+    # ... and later decodes are forced to start with the word as Whisper wrote it.
+    assert transcriber.calls[-1]["prefix"] == "when the craftsmen took"
 
 
 async def test_punctuation_after_a_sent_word_is_not_a_word_of_its_own() -> None:

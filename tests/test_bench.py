@@ -1,4 +1,4 @@
-"""``canvascap bench`` end to end on a two-clip manifest."""
+"""``canvascap bench``: the report end to end on a two-clip manifest, and word timing."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bench.stream import Seen, TimedWord, word_latencies
 from tests.cli import canvascap
 from tests.conftest import manifest
 
@@ -43,8 +44,22 @@ def test_bench_writes_a_complete_report(data_dir, tmp_path) -> None:
     assert report["rss_peak_mb"] > 50
     assert (tmp_path / "r" / "latency.png").read_bytes()[:4] == b"\x89PNG"
     assert "| final latency p50 / p90 (s) |" in (tmp_path / "r" / "report.md").read_text()
+    finals = (tmp_path / "r" / "finals.txt").read_text().lower()
+    assert "ask not what your country can do for you" in finals
+    assert (tmp_path / "r" / "reference.txt").read_text().strip() == jfk.reference
 
 
 def test_bench_without_a_manifest_says_what_to_give() -> None:
     result = canvascap("bench")
     assert result.returncode == 2 and "--manifest" in result.stderr
+
+
+def test_a_word_split_over_two_pieces_is_timed_when_it_is_whole() -> None:
+    def final(cid: int, text: str, at_s: float, joined: bool = False) -> Seen:
+        message = {"id": cid, "lang": "en", "text": text, "final": True, "start_s": 0.0}
+        message |= {"end_s": 2.0, "utterance": 0, "continues_word": joined}
+        return Seen(message, int(at_s * 1e9))
+
+    seen = [final(0, "may just", 1.5), final(1, "ly be", 2.0, joined=True)]
+    _, finals, missed = word_latencies([TimedWord("justly", 1.2), TimedWord("be", 1.4)], seen, 0)
+    assert missed == 0 and finals == [pytest.approx(0.8), pytest.approx(0.6)]

@@ -134,6 +134,27 @@ async def test_pieces_of_one_utterance_share_a_line() -> None:
         assert tops[0] == tops[1] < tops[2], "one row per utterance"
 
 
+async def test_the_rest_of_a_word_joins_the_piece_before_it() -> None:
+    async with overlay_server() as (sink, feed), chromium() as browser:
+        overlay = await browser.new_page(bypass_csp=True)
+        await overlay.goto(f"{sink.url}/overlay?fade=0")
+        control = await browser.new_page(bypass_csp=True)
+        await control.goto(f"{sink.url}/")
+        await feed.send(replace(caption(0, "may just"), utterance=5))
+        await feed.send(replace(caption(1, "ly be"), utterance=5, continues_word=True))
+        await feed.send(replace(caption(2, "considered", final=False), utterance=5))
+        await overlay.wait_for_function("document.querySelectorAll('.caption').length === 3")
+        gaps = await overlay.eval_on_selector_all(
+            ".caption", "els => els.map(e => getComputedStyle(e, '::before').content)"
+        )
+        assert gaps == ["none", "none", '" "']  # "may justly be considered"
+        await control.wait_for_function(
+            "document.querySelector('#transcript').innerText.includes('considered')"
+        )
+        row = await control.inner_text("#transcript p")
+        assert row.endswith("may justly be considered"), row
+
+
 async def test_url_parameters_choose_language_lines_and_style() -> None:
     async with overlay_server() as (sink, feed), chromium() as browser:
         page = await browser.new_page(bypass_csp=True)

@@ -14,7 +14,7 @@ Version 1 messages::
     {"v": 1, "type": "snapshot", "session": "...", "captions": [<caption>, ...]}
     {"v": 1, "type": "caption", "id": 7, "rev": 3, "final": false, "text": "...",
      "source": "...", "lang": "en", "start_s": 12.4, "end_s": 15.1, "stable_chars": 18,
-     "utterance": 4}
+     "utterance": 4, "continues_word": false}
 
 ``text`` is what to show in ``lang``; ``source`` is the recognised text in the spoken
 language (the same as ``text`` when nothing translated it); ``stable_chars`` is the
@@ -22,6 +22,8 @@ length of the prefix of ``text`` that later revisions keep unchanged; ``start_s`
 ``end_s`` are media time in seconds. ``utterance`` groups captions into lines: words
 sent as finals while the person was still speaking come as several captions of one
 utterance, to be shown one after another on the same line (-1: show on its own).
+``continues_word`` marks a piece whose text starts with the rest of the previous
+piece's last word ("just" sent, then "ly be considered"): show it without a space.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def caption_fields(caption: Caption) -> dict[str, Any]:
         "end_s": round(caption.end_s, 3),
         "stable_chars": caption.stable_chars,
         "utterance": caption.utterance,
+        "continues_word": caption.continues_word,
     }
 
 

@@ -25,7 +25,7 @@ function renderTranscript() {
         time.className = "time";
         time.textContent = `${clock(caption.start_s)} ${caption.lang}`;
         if (key) open.set(key, line);
-      } else {
+      } else if (!caption.continues_word) {
         line.append(" ");
       }
       const piece = line.appendChild(document.createElement("span"));

@@ -90,7 +90,8 @@ function render() {
       block = line.appendChild(document.createElement("span"));
       block.id = `caption-${id}`;
     }
-    block.className = `caption ${primary.final ? "final" : "partial"}`;
+    const joined = primary === source && source.continues_word; // rest of the word before
+    block.className = `caption ${primary.final ? "final" : "partial"}${joined ? " continues" : ""}`;
     block.lang = primary.lang;
     let text = block.querySelector(".text:not(.translation)");
     if (!text) {
