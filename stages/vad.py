@@ -40,6 +40,11 @@ class VadOptions(BaseModel):
     """Audio kept from before the segment opened."""
     hangover_ms: int = Field(500, ge=10)
     """Silence that closes a segment."""
+    short_segment_ms: int = Field(0, ge=0)
+    """A segment shorter than this (pre-roll included, the pause not) ..."""
+    short_hangover_ms: int = Field(500, ge=10)
+    """... closes only after this much silence: a brief pause after a few words is
+    rarely the end of a sentence, and Whisper decodes a short fragment alone badly."""
     tail_ms: int = Field(300, ge=0)
     """Silence kept at the end of a closed segment; Whisper invents words in longer tails."""
     partial_every_ms: int = Field(500, ge=0)
@@ -70,6 +75,8 @@ class Segmenter:
         self._start_frames = max(1, options.start_ms // frame)
         self._preroll: deque[np.ndarray] = deque(maxlen=options.preroll_ms // frame)
         self._hangover_frames = max(1, options.hangover_ms // frame)
+        self._short_hangover_frames = max(1, options.short_hangover_ms // frame)
+        self._short_frames = options.short_segment_ms // frame
         self._tail_frames = options.tail_ms // frame
         self._partial_frames = options.partial_every_ms // frame
         self._max_frames = int(options.max_segment_s * 1000 // frame)
@@ -110,7 +117,7 @@ class Segmenter:
             self._voiced += 1
         else:
             self._silent_run += 1
-        if self._silent_run >= self._hangover_frames:
+        if self._silent_run >= self._closing_silence():
             return self._close()
         if len(self._frames) >= self._max_frames:
             segments = self._close()
@@ -125,6 +132,12 @@ class Segmenter:
             self._partials_sent = True
             return [self._snapshot(final=False)]
         return []
+
+    def _closing_silence(self) -> int:
+        """Frames of silence that close the open segment."""
+        if len(self._frames) - self._silent_run < self._short_frames:
+            return self._short_hangover_frames
+        return self._hangover_frames
 
     def flush(self) -> list[Segment]:
         """End of stream: close the open segment, if any."""

@@ -75,3 +75,21 @@ def test_segmenter_keeps_only_the_configured_tail_of_silence() -> None:
         out += segmenter.push(frame, voiced)
     final = [s for s in out if s.final][0]
     assert final.end_sample - final.start_sample == (10 + 10) * 320
+
+
+async def test_a_brief_pause_after_a_short_fragment_does_not_end_the_utterance(jfk) -> None:
+    speech, pause = decode(jfk), np.zeros(int(0.4 * SAMPLE_RATE), dtype=np.float32)
+    silence = np.zeros(SAMPLE_RATE, dtype=np.float32)
+
+    async def cut_after(seconds: float, short_segment_ms: int) -> int:
+        at = int(seconds * SAMPLE_RATE)
+        audio = np.concatenate([silence, speech[:at], pause, speech[at : 6 * SAMPLE_RATE]])
+        options = {"hangover_ms": 200, "partial_every_ms": 0}
+        utterances = await segment(audio, short_segment_ms=short_segment_ms, **options)
+        return len(utterances)
+
+    # 1.5 s of speech, then 0.4 s of silence: a fragment, kept open for what follows
+    assert await cut_after(1.5, short_segment_ms=0) == 2
+    assert await cut_after(1.5, short_segment_ms=2000) == 1
+    # 3 s of speech: long enough that the short pause ends it
+    assert await cut_after(3.0, short_segment_ms=2000) == 2
