@@ -202,20 +202,11 @@ def common_word_prefix(a: list[str], b: list[str]) -> int:
     return count
 
 
-def _confident_prefix(confidence: tuple[float, ...], agreed: int, threshold: float) -> int:
-    """How many of the ``agreed`` words to commit: up to the first doubtful one."""
-    if not threshold or not confidence:
-        return agreed
-    for index, probability in enumerate(confidence[:agreed]):
-        if probability < threshold:
-            return index
-    return agreed
-
-
-def _sure_end(confidence: tuple[float, ...], start: int, limit: int, threshold: float) -> int:
-    """Where the run of sure words from ``start`` ends (at ``limit`` at the latest)."""
+def _sure_run(confidence: tuple[float, ...], start: int, limit: int, threshold: float) -> int:
+    """Where the run of words from ``start`` with at least ``threshold`` probability ends
+    (at ``limit`` at the latest)."""
     end = start
-    while threshold and end < min(limit, len(confidence)) and confidence[end] >= threshold:
+    while end < min(limit, len(confidence)) and confidence[end] >= threshold:
         end += 1
     return end
 
@@ -371,13 +362,14 @@ class AsrStage:
             self._history = (self._history + " " + result.text).strip()[-1000:]
         elif self.options.commit:
             committed = len(state.committed)
-            agreed = common_word_prefix(words[committed:-1], state.previous[committed:])
-            agreed = _confident_prefix(
-                confidence[committed:], agreed, self.options.commit_confidence
-            )
-            sure = self.options.commit_sure
-            agreed = _sure_end(confidence, committed + agreed, len(words) - 1, sure) - committed
-            state.committed = words[: committed + agreed]
+            end = committed + common_word_prefix(words[committed:-1], state.previous[committed:])
+            if self.options.commit_confidence and confidence:
+                # Agreed words up to the first doubtful one.
+                end = _sure_run(confidence, committed, end, self.options.commit_confidence)
+            if self.options.commit_sure:
+                # And on from there, words sure enough for one partial (never the last).
+                end = _sure_run(confidence, end, len(words) - 1, self.options.commit_sure)
+            state.committed = words[:end]
             state.previous = words
             state.glued = glued
             stable_words = len(state.committed)
