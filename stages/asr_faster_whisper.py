@@ -97,7 +97,8 @@ class FasterWhisperTranscriber:
         # tails); in a short window they make Whisper carry on into the padding.
         timestamps = final and self.model.encoder_frames is None
         beam_size = opts.beam_size if final else opts.beam_size_partial
-        self._scores.enabled = not final and beam_size == 1 and opts.commit_confidence > 0
+        gated = opts.commit_confidence > 0 or opts.commit_sure > 0
+        self._scores.enabled = not final and beam_size == 1 and gated
         segments, info = self.model.transcribe(
             audio,
             language=language,

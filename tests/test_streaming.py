@@ -72,3 +72,7 @@ def test_whisper_tells_how_sure_it_is_of_each_word_of_a_partial(data_dir) -> Non
     assert len(forced.word_confidence) == len(forced.text.split())
     final = transcriber.transcribe(audio, prompt="", prefix="", final=True, language="en")
     assert final.text and final.word_confidence == ()  # finals decide freely, nothing to gate
+    # commit_sure alone needs the probabilities too
+    sure_only = FasterWhisperTranscriber(FasterWhisperOptions(cpu_threads=1, commit_sure=0.9))
+    alone = sure_only.transcribe(audio, prompt="", prefix="", final=False, language="en")
+    assert len(alone.word_confidence) == len(alone.text.split()) >= 5
