@@ -68,6 +68,17 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-command per job."""
     parser = argparse.ArgumentParser(
@@ -170,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--gap-s", type=float, default=1.5, help="silence + noise between clips")
     bench.add_argument("--no-nonspeech", action="store_true", help="skip the phantom test")
     bench.add_argument(
+        "--runs",
+        type=_positive_int,
+        default=1,
+        help="passes over the speech, each with other noise between the clips and another "
+        "start offset; figures are medians over them (default: 1)",
+    )
+    bench.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -266,6 +284,7 @@ def _bench(args: argparse.Namespace) -> int:
         nonspeech=not args.no_nonspeech,
         overrides=args.overrides,
         config=args.config,
+        runs=args.runs,
     )
     print(json.dumps(report, indent=2))
     print(f"canvascap: report written to {args.report}/", file=sys.stderr)

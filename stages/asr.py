@@ -44,6 +44,7 @@ __all__ = [
     "Transcript",
     "common_word_prefix",
     "rejection_reason",
+    "repeat_start",
 ]
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,22 @@ def common_word_prefix(a: list[str], b: list[str]) -> int:
     return count
 
 
+def repeat_start(words: list[str], start: int = 0, min_words: int = 4) -> int | None:
+    """Where a run of at least ``min_words`` words that repeats the run just before it
+    begins, at ``start`` or later; ``None`` if nothing repeats.
+
+    Whisper sometimes starts an utterance over at its end ("... fine typography, and it
+    is worth mention ... fine typography,"). People do repeat themselves, but hardly four
+    words or more back to back.
+    """
+    norms = [_norm(word) for word in words]
+    for index in range(max(start, min_words), len(norms)):
+        for size in range(min_words, min(index, len(norms) - index) + 1):
+            if norms[index : index + size] == norms[index - size : index]:
+                return index
+    return None
+
+
 def _sure_run(confidence: tuple[float, ...], start: int, limit: int, threshold: float) -> int:
     """Where the run of words from ``start`` with at least ``threshold`` probability ends
     (at ``limit`` at the latest)."""
@@ -356,10 +373,18 @@ class AsrStage:
         words, glued, confidence = _after_prefix(
             result.text, kept, state.glued, result.word_confidence
         )
+        loop = repeat_start(words, len(kept))
+        if loop is not None:
+            # Whisper said the same words over again: keep them once.
+            self.ctx.metrics.count("asr.repeats_cut")
+            cut = len(words) - loop
+            words, confidence = words[:loop], confidence[:loop]
+            glued = frozenset(i for i in glued if i < loop)
+            result = replace(result, words=result.words[: max(0, len(result.words) - cut)])
         out: list[Caption] = []
         stable_words = 0
         if utterance.final:
-            self._history = (self._history + " " + result.text).strip()[-1000:]
+            self._history = (self._history + " " + _joined(words, glued)).strip()[-1000:]
         elif self.options.commit:
             committed = len(state.committed)
             end = committed + common_word_prefix(words[committed:-1], state.previous[committed:])

@@ -15,7 +15,14 @@ from pipeline.formats import cues
 from pipeline.stage import Context
 from pipeline.testing import run_stage
 from pipeline.types import Utterance
-from stages.asr import AsrOptions, AsrStage, GateOptions, Transcript, rejection_reason
+from stages.asr import (
+    AsrOptions,
+    AsrStage,
+    GateOptions,
+    Transcript,
+    rejection_reason,
+    repeat_start,
+)
 
 
 class ScriptedTranscriber:
@@ -226,3 +233,45 @@ async def test_punctuation_after_a_sent_word_is_not_a_word_of_its_own() -> None:
     stage = AsrStage(options, Context(session="t"), ScriptedTranscriber(script))
     finals = [c.text for c in await run_stage(stage, snapshots(4)) if c.final]
     assert finals == ["in casting", "setting", "or printing."]
+
+
+LOOPED = (
+    "And it is worth mention in passing that, as an example of fine typography, "
+    "and it is worth mention in passing that, as an example of fine typography,"
+)
+
+
+async def test_an_utterance_whisper_starts_over_at_its_end_is_shown_once() -> None:
+    script = [speech("And it is worth mention"), speech(LOOPED)]
+    ctx = Context(session="t")
+    stage = AsrStage(AsrOptions(), ctx, ScriptedTranscriber(script))
+    captions = await run_stage(stage, snapshots(2))
+    assert captions[-1].final
+    assert captions[-1].text == (
+        "And it is worth mention in passing that, as an example of fine typography,"
+    )
+    assert ctx.metrics.counters["asr.repeats_cut"] == 1
+
+
+async def test_a_repeat_after_words_sent_as_finals_is_cut_from_the_rest_only() -> None:
+    script = [
+        speech("And it is worth mention in"),
+        speech("And it is worth mention in passing"),
+        speech(LOOPED),
+    ]
+    options = AsrOptions(commit_finals=True, commit_min_words=1)
+    captions = await run_stage(
+        AsrStage(options, Context(session="t"), ScriptedTranscriber(script)), snapshots(3)
+    )
+    finals = " ".join(c.text for c in captions if c.final)
+    assert finals == "And it is worth mention in passing that, as an example of fine typography,"
+
+
+def test_only_a_run_of_four_words_or_more_said_twice_in_a_row_is_a_repeat() -> None:
+    said = "ask not what your country can do for you, ask what you can do for your country"
+    assert repeat_start(said.split()) is None
+    assert repeat_start("I think, I think we should go".split()) is None
+    words = LOOPED.split()
+    assert repeat_start(words) == 14 and words[14] == "and"
+    # Words already sent are never cut, even where they repeat.
+    assert repeat_start("one two three four one two three four".split(), start=5) is None
