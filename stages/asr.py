@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipeline.channel import Receiver, Sender
 from pipeline.stage import Context
@@ -129,7 +129,20 @@ class AsrOptions(BaseModel):
     """Commit a word the recogniser gave at least this probability after one partial,
     without waiting for the next to agree (never the last word heard, which may be cut
     off). 0 turns this off."""
+    commit_past_doubt: int = Field(0, ge=0)
+    """Commit a doubtful word that two partials agree on when this many agreed words
+    after it are all sure (commit_sure). Whisper often doubts the first word of a
+    sentence (how to spell it: "Unless" or "unless") while sure of the words after it,
+    and the whole sentence would otherwise wait behind it. 0 turns this off."""
     gate: GateOptions = GateOptions()
+
+    @model_validator(mode="after")
+    def _past_doubt_needs_sure(self) -> AsrOptions:
+        if self.commit_past_doubt and not self.commit_sure:
+            raise ValueError(
+                "commit_past_doubt needs commit_sure (how sure the words after must be)"
+            )
+        return self
 
 
 _FILLER = {
@@ -225,6 +238,19 @@ def _sure_run(confidence: tuple[float, ...], start: int, limit: int, threshold: 
     end = start
     while end < min(limit, len(confidence)) and confidence[end] >= threshold:
         end += 1
+    return end
+
+
+def _past_doubt(confidence: tuple[float, ...], end: int, agreed: int, options: AsrOptions) -> int:
+    """Where the committed words end once doubtful words followed by
+    ``commit_past_doubt`` sure words are let through (all within the ``agreed`` ones)."""
+    context = options.commit_past_doubt
+    while (
+        context
+        and end + context < agreed
+        and min(confidence[end + 1 : end + 1 + context]) >= options.commit_sure
+    ):
+        end = _sure_run(confidence, end + 1, agreed, options.commit_confidence)
     return end
 
 
@@ -389,8 +415,14 @@ class AsrStage:
             committed = len(state.committed)
             end = committed + common_word_prefix(words[committed:-1], state.previous[committed:])
             if self.options.commit_confidence and confidence:
-                # Agreed words up to the first doubtful one.
-                end = _sure_run(confidence, committed, end, self.options.commit_confidence)
+                # Agreed words up to the first doubtful one (or past it, when the
+                # words after it are sure).
+                agreed = end
+                end = _sure_run(confidence, committed, agreed, self.options.commit_confidence)
+                past = _past_doubt(confidence, end, agreed, self.options)
+                if past > end:
+                    self.ctx.metrics.count("asr.doubts_passed")
+                end = past
             if self.options.commit_sure:
                 # And on from there, words sure enough for one partial (never the last).
                 end = _sure_run(confidence, end, len(words) - 1, self.options.commit_sure)

@@ -46,6 +46,21 @@ def speech(text: str) -> Transcript:
     return Transcript(text=text, lang="en", avg_logprob=-0.3, no_speech_prob=0.05, speech_s=2.0)
 
 
+def sure_of(text: str, *confidence: float) -> Transcript:
+    """Speech with Whisper's probability for each word."""
+    return replace(speech(text), word_confidence=confidence)
+
+
+async def early_finals(script: list[Transcript], **options: float) -> list[str]:
+    """The finals of one utterance, words sent as soon as they are committed (gate 0.5)."""
+    stage = AsrStage(
+        AsrOptions(commit_finals=True, commit_min_words=1, commit_confidence=0.5, **options),
+        Context(session="t"),
+        ScriptedTranscriber(script),
+    )
+    return [c.text for c in await run_stage(stage, snapshots(len(script))) if c.final]
+
+
 async def test_agreed_words_become_stable_and_are_forced_into_later_partials() -> None:
     script = [
         speech("and so"),
@@ -147,9 +162,6 @@ async def test_a_final_that_stops_after_the_sent_words_keeps_what_the_partial_sh
 
 
 async def test_a_doubtful_word_waits_for_the_final_with_the_words_after_it() -> None:
-    def sure_of(text: str, *confidence: float) -> Transcript:
-        return replace(speech(text), word_confidence=confidence)
-
     script = [
         sure_of("had he married a", 0.9, 0.9, 0.3, 0.9),
         sure_of("had he married a woman", 0.9, 0.9, 0.4, 0.9, 0.9),
@@ -176,21 +188,50 @@ async def test_a_doubtful_word_waits_for_the_final_with_the_words_after_it() -> 
 async def test_words_whisper_is_sure_of_are_final_after_one_partial(
     sure: float, expected: list[str]
 ) -> None:
-    def sure_of(text: str, *confidence: float) -> Transcript:
-        return replace(speech(text), word_confidence=confidence)
-
     script = [
         sure_of("ask not what your", 0.99, 0.95, 0.6, 0.99),  # "what": agree first
         sure_of("ask not what your country", 1.0, 1.0, 0.99, 0.99, 0.95),
         speech("ask not what your country can do."),
     ]
-    options = AsrOptions(
-        commit_finals=True, commit_min_words=1, commit_confidence=0.5, commit_sure=sure
-    )
-    stage = AsrStage(options, Context(session="t"), ScriptedTranscriber(script))
-    finals = [c.text for c in await run_stage(stage, snapshots(3)) if c.final]
+    finals = await early_finals(script, commit_sure=sure)
     # "country" is sure too, but it is the last word heard: it may still be cut off
     assert finals == expected
+
+
+@pytest.mark.parametrize(
+    ("past_doubt", "expected"),
+    [
+        (0, ["Unless to be rather cold-hearted and selfish."]),
+        (3, ["Unless to be rather", "cold-hearted and selfish."]),
+    ],
+)
+async def test_a_doubtful_first_word_goes_through_when_the_words_after_it_are_sure(
+    past_doubt: int, expected: list[str]
+) -> None:
+    script = [
+        sure_of("Unless to be rather cold", 0.25, 0.94, 1.0, 0.95, 0.5),
+        sure_of("Unless to be rather cold-hearted", 0.37, 0.93, 1.0, 0.99, 0.43),
+        speech("Unless to be rather cold-hearted and selfish."),
+    ]
+    finals = await early_finals(script, commit_sure=0.9, commit_past_doubt=past_doubt)
+    # "Unless" is doubtful in both partials, but "to be rather" after it is sure: the
+    # sentence need not wait for its end
+    assert finals == expected
+
+
+async def test_a_doubtful_word_with_doubtful_words_after_it_still_waits() -> None:
+    script = [
+        sure_of("how do you marry the", 0.3, 0.95, 0.4, 0.95, 0.9),
+        sure_of("how do you marry the woman", 0.3, 0.96, 0.45, 0.97, 0.92, 0.8),
+        speech("had he married a woman."),
+    ]
+    finals = await early_finals(script, commit_sure=0.9, commit_past_doubt=3)
+    assert finals == ["had he married a woman."]
+
+
+def test_past_doubt_without_a_sure_threshold_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="commit_past_doubt needs commit_sure"):
+        AsrOptions(commit_confidence=0.5, commit_past_doubt=3)
 
 
 async def test_without_word_confidence_agreement_alone_commits() -> None:
