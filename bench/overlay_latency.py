@@ -1,13 +1,13 @@
 """Caption-to-screen latency of the browser overlay, with 1 and with 100 clients.
 
-Run it from a checkout (it uses the test suite's browser helpers and needs Chromium).
+It needs Chromium (Debian's ``chromium`` package) and ``pip install 'canvascap[bench]'``.
 
 Captions are fed into the overlay sink's inbox (where the recogniser's output arrives)
 at a steady pace; a real headless Chromium shows the overlay, and a MutationObserver
 in the page notes when each caption's text lands in the DOM. For the 100-client case,
 99 more WebSocket clients read the same feed. Both clocks are this machine's wall clock.
 
-    python -m bench.overlay_latency [--captions 100] [--runs 3]
+    python -m canvascap.bench.overlay_latency [--captions 100] [--runs 3]
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import statistics
 import time
 
 import numpy as np
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
-from tests.browser import chromium
-from tests.overlay_helpers import caption, overlay_server
+from canvascap.bench.browser import chromium
+from canvascap.pipeline.types import Caption
+from canvascap.web.testing import overlay_server
 
 WATCH = """
 window.__seen = {};
@@ -38,12 +39,17 @@ new MutationObserver(() => {
 """
 
 
+def caption(cid: int, text: str) -> Caption:
+    """A final caption stamped with the current time as its origin."""
+    return Caption(cid, 0, True, text, text, "en", float(cid), cid + 1.0, time.monotonic_ns())
+
+
 async def one_run(captions: int, extra_clients: int, interval_s: float) -> list[float]:
     """Latencies in ms for one run."""
     async with overlay_server() as (sink, feed), chromium() as browser:
         others = [await connect(f"ws://127.0.0.1:{sink.port}/ws") for _ in range(extra_clients)]
 
-        async def drain(client) -> None:
+        async def drain(client: ClientConnection) -> None:
             async for _ in client:
                 pass
 
@@ -75,7 +81,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--interval-s", type=float, default=0.05)
     args = parser.parse_args()
-    summary = {}
+    summary: dict[str, object] = {}
+    p50_ms: dict[int, float] = {}
     for clients in (1, 100):
         runs = [
             asyncio.run(one_run(args.captions, clients - 1, args.interval_s))
@@ -83,14 +90,13 @@ def main() -> None:
         ]
         medians = [statistics.median(r) for r in runs]
         pooled = [x for r in runs for x in r]
+        p50_ms[clients] = round(statistics.median(medians), 1)
         summary[f"{clients}_clients"] = {
-            "p50_ms": round(statistics.median(medians), 1),
+            "p50_ms": p50_ms[clients],
             "p90_ms": round(float(np.percentile(pooled, 90)), 1),
             "run_medians_ms": [round(m, 1) for m in medians],
         }
-    summary["ratio_p50_100_vs_1"] = round(
-        summary["100_clients"]["p50_ms"] / summary["1_clients"]["p50_ms"], 2
-    )
+    summary["ratio_p50_100_vs_1"] = round(p50_ms[100] / p50_ms[1], 2)
     print(json.dumps(summary, indent=2))
 
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.audio import SAMPLE_RATE, write_wav
-from pipeline.errors import UserError
+from canvascap.pipeline.audio import SAMPLE_RATE, write_wav
+from canvascap.pipeline.errors import UserError
 
 __all__ = ["run_bench"]
 
@@ -92,7 +92,7 @@ def offline_baseline(audio: np.ndarray, model: str) -> tuple[list[TimedWord], st
     import ctranslate2
     from faster_whisper import WhisperModel
 
-    from stages.whisper_models import resolve_model
+    from canvascap.stages.whisper_models import resolve_model
 
     whisper = WhisperModel(resolve_model(model), device="cpu", compute_type="int8")
     # faster-whisper re-decodes hard stretches by sampling at higher temperatures; a
@@ -123,24 +123,27 @@ async def stream_through(
     """Play a file at 1x through the pipeline; a feed client records every message."""
     from websockets.asyncio.client import connect
 
-    from pipeline.runner import Pipeline
-    from pipeline.stage import Context
-    from pipeline.testing import file_config
-    from web.server import OverlayOptions, OverlaySink
+    from canvascap.pipeline.runner import Pipeline
+    from canvascap.pipeline.stage import Context
+    from canvascap.testing import file_config
 
     ctx = Context(session="bench")
-    sink = OverlaySink(OverlayOptions(port=0), ctx)
+    overlay = {"overlay": {"use": "sink.overlay", "options": {"port": 0}}}
     pipeline = Pipeline.build(
-        file_config(str(wav), realtime=True, overrides=overrides, config=config),
+        file_config(
+            str(wav),
+            realtime=True,
+            overrides=[f"sinks={json.dumps(overlay)}", *overrides],
+            config=config,
+        ),
         ctx,
-        extra_sinks={"overlay": sink},
     )
     ready = asyncio.Event()
     seen: list[Seen] = []
     cpu_before = time.process_time()
     running = asyncio.create_task(pipeline.run(on_ready=ready.set))
     await ready.wait()
-    async with connect(f"ws://127.0.0.1:{sink.port}/ws", max_size=None) as client:
+    async with connect(ctx.report.urls["feed"], max_size=None) as client:
 
         async def listen() -> None:
             async for raw in client:
@@ -152,8 +155,9 @@ async def stream_through(
         await running
         listening.cancel()
     cpu_s = time.process_time() - cpu_before
-    started_ns = getattr(pipeline.nodes[0].stage, "started_ns", None)
-    assert started_ns is not None
+    started_ns = ctx.report.audio_started_ns
+    if started_ns is None:
+        raise UserError(f"{wav} gave no audio to measure")
     return seen, started_ns, cpu_s
 
 
@@ -407,15 +411,15 @@ def _median(rows: list[dict[str, Any]], path: str, digits: int = 4) -> Any:
     """The median over runs of one figure (``None`` if a run has none)."""
     values = []
     for row in rows:
-        node = row
+        node: Any = row
         for part in path.split("."):
             node = node[part]
         values.append(node)
     if any(v is None for v in values):
         return None
     if all(isinstance(v, int) for v in values):
-        return int(np.median(values))
-    return _median_of(values, digits)
+        return int(np.median(np.asarray(values)))
+    return _median_of([float(v) for v in values], digits)
 
 
 def _median_of(values: list[float], digits: int = 4) -> float:
@@ -472,7 +476,7 @@ def _histogram(path: Path, first: list[float], final: list[float]) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 3.5), dpi=100)
-    bins = np.linspace(0, max([*first, *final, 1.0]), 40)
+    bins = list(np.linspace(0, max([*first, *final, 1.0]), 40))
     axis.hist(first, bins=bins, alpha=0.6, label="first partial")
     axis.hist(final, bins=bins, alpha=0.6, label="final")
     axis.set_xlabel("seconds after the word ends in the audio")

@@ -4,12 +4,12 @@ Importing it pulls in no model, audio-device or web library; stages import those
 themselves, only when a config uses them.
 """
 
-from pipeline.channel import Channel, Closed, Policy, Receiver, Sender
-from pipeline.config import PipelineConfig, load_config
-from pipeline.errors import StageFailed, UserError
-from pipeline.runner import Pipeline
-from pipeline.stage import Context, Stage
-from pipeline.types import AudioFrame, Caption, Utterance, Word
+from canvascap.pipeline.channel import Channel, Closed, Policy, Receiver, Sender
+from canvascap.pipeline.config import PipelineConfig, load_config
+from canvascap.pipeline.errors import StageFailed, UserError
+from canvascap.pipeline.runner import Pipeline
+from canvascap.pipeline.stage import Context, Stage
+from canvascap.pipeline.types import AudioFrame, Caption, Role, Utterance, Word
 
 __all__ = [
     "AudioFrame",
@@ -21,6 +21,7 @@ __all__ = [
     "PipelineConfig",
     "Policy",
     "Receiver",
+    "Role",
     "Sender",
     "Stage",
     "StageFailed",

@@ -21,7 +21,8 @@ def pcm16_to_float(pcm: bytes) -> np.ndarray:
 def float_to_pcm16(samples: np.ndarray) -> bytes:
     """float32 samples to s16le bytes, clipping out-of-range values."""
     clipped = np.clip(samples, -1.0, 32767 / 32768)
-    return (clipped * 32768.0).astype("<i2").tobytes()
+    pcm: bytes = (clipped * 32768.0).astype("<i2").tobytes()
+    return pcm
 
 
 def write_wav(path: Path, samples: np.ndarray) -> Path:

@@ -35,7 +35,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["Channel", "Closed", "EdgeStats", "Full", "Policy", "Receiver", "Sender"]
+__all__ = [
+    "Channel",
+    "Closed",
+    "Discard",
+    "EdgeStats",
+    "FanOut",
+    "Full",
+    "Policy",
+    "Receiver",
+    "Sender",
+]
 
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -216,6 +226,19 @@ class FanOut(Generic[T]):
         """Close every target."""
         for target in self.targets:
             target.close()
+
+
+class Discard:
+    """A sender that drops whatever it is given: the outbox of a sink."""
+
+    async def send(self, item: object) -> None:
+        """Drop the item."""
+
+    def send_nowait(self, item: object) -> None:
+        """Drop the item."""
+
+    def close(self) -> None:
+        """Nothing to close."""
 
 
 def _key(item: Any) -> Any:

@@ -13,7 +13,6 @@ Values are read as YAML, so ``true``, ``3`` and ``[a, b]`` get their natural typ
 from __future__ import annotations
 
 import copy
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.channel import Policy
-from pipeline.errors import UserError
+from canvascap.pipeline.channel import Policy
+from canvascap.pipeline.errors import UserError
 
 __all__ = [
     "InboxSpec",
     "PipelineConfig",
     "StageSpec",
     "apply_overrides",
-    "file_source_overrides",
     "format_validation_error",
     "load_config",
     "preset_path",
@@ -51,7 +49,7 @@ class StageSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     use: str
-    inbox: InboxSpec = InboxSpec()
+    inbox: InboxSpec = Field(default_factory=InboxSpec)
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -65,19 +63,9 @@ class PipelineConfig(BaseModel):
     sinks: dict[str, StageSpec] = Field(default_factory=dict)
 
 
-def file_source_overrides(path: str, realtime: bool) -> list[str]:
-    """Overrides that make a preset read a file instead of the microphone."""
-    source = {"use": "source.file", "options": {"path": path, "realtime": realtime}}
-    overrides = [f"stages.source={json.dumps(source)}"]
-    if not realtime:
-        # Read faster than real time, the audio edge must wait rather than drop.
-        overrides.append("stages.vad.inbox.policy=block")
-    return overrides
-
-
 def preset_path(name: str) -> Path:
     """Path of a preset shipped in ``configs/`` (``default``, ``multilingual``, ...)."""
-    return Path(str(resources.files("configs").joinpath(f"{name}.yaml")))
+    return Path(str(resources.files("canvascap.configs").joinpath(f"{name}.yaml")))
 
 
 def load_config(
@@ -105,6 +93,8 @@ def _read(path: str | Path | None, seen: tuple[Path, ...] = ()) -> dict[str, Any
         raise UserError(f"config file not found: {source} (give an existing YAML file)") from None
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"cannot read config file {source}: {error}") from None
+    except RecursionError:
+        raise UserError(f"config file {source} is nested too deeply: flatten it") from None
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         at = f" at line {where.line + 1}" if where else ""

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from pipeline.types import Caption
+from canvascap.pipeline.types import Caption
 
 __all__ = ["Cue", "caption_record", "cues", "to_json", "to_srt", "to_text", "to_vtt"]
 
@@ -34,6 +34,7 @@ def caption_record(caption: Caption) -> dict[str, object]:
         "start_s": round(caption.start_s, 3),
         "end_s": round(caption.end_s, 3),
         "lang": caption.lang,
+        "role": str(caption.role),
         "text": caption.text,
         "source": caption.source,
         "words": [

@@ -12,7 +12,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pipeline.channel import Channel
+    from canvascap.pipeline.channel import Channel
 
 __all__ = ["Metrics"]
 

@@ -25,11 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.channel import Channel, FanOut, Policy, Sender
-from pipeline.config import PipelineConfig, StageSpec
-from pipeline.errors import StageFailed, UserError
-from pipeline.registry import build_stage
-from pipeline.stage import Context, Stage
+from canvascap.pipeline.channel import Channel, Discard, FanOut, Policy, Sender
+from canvascap.pipeline.config import InboxSpec, PipelineConfig, StageSpec
+from canvascap.pipeline.errors import StageFailed, UserError
+from canvascap.pipeline.registry import build_stage
+from canvascap.pipeline.stage import Context, Stage
 
 __all__ = ["Pipeline"]
 
@@ -41,19 +41,6 @@ class _Node:
     stage: Stage
     inbox: Channel[Any]
     outbox: Sender[Any]
-
-
-class _Discard:
-    """The outbox of a sink: whatever is sent is dropped."""
-
-    async def send(self, item: Any) -> None:
-        return None
-
-    def send_nowait(self, item: Any) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
 
 
 class Pipeline:
@@ -90,7 +77,7 @@ class Pipeline:
         source_inbox: Channel[Any] = Channel(f"{chain[0][0].name}.inbox", 1)
         source_inbox.close()
         previous = chain[0][0]
-        nodes.append(_Node(previous, source_inbox, _Discard()))
+        nodes.append(_Node(previous, source_inbox, Discard()))
         for stage, spec in chain[1:]:
             _check_edge(previous, stage)
             inbox: Channel[Any] = Channel(
@@ -98,7 +85,7 @@ class Pipeline:
             )
             ctx.metrics.add_edge(inbox)
             nodes[-1].outbox = inbox
-            nodes.append(_Node(stage, inbox, _Discard()))
+            nodes.append(_Node(stage, inbox, Discard()))
             previous = stage
         sink_inboxes: list[Channel[Any]] = []
         for stage, spec in sinks:
@@ -106,7 +93,7 @@ class Pipeline:
             inbox = Channel(f"{previous.name}->{stage.name}", spec.inbox.size, spec.inbox.policy)
             ctx.metrics.add_edge(inbox)
             sink_inboxes.append(inbox)
-            nodes.append(_Node(stage, inbox, _Discard()))
+            nodes.append(_Node(stage, inbox, Discard()))
         if sink_inboxes:
             nodes[len(chain) - 1].outbox = FanOut(sink_inboxes)
         return cls(nodes, ctx, config.shutdown_timeout_s)
@@ -174,10 +161,8 @@ class Pipeline:
 
     async def _close_all(self) -> None:
         for node in self.nodes:
-            closer = getattr(node.stage, "aclose", None)
-            if closer is not None:
-                with contextlib.suppress(Exception):
-                    await closer()
+            with contextlib.suppress(Exception):
+                await node.stage.aclose()
 
     async def _drive(self, node: _Node) -> None:
         stage = node.stage
@@ -194,17 +179,15 @@ class Pipeline:
             raise StageFailed(stage.name, error) from error
         finally:
             node.outbox.close()
-            closer = getattr(stage, "aclose", None)
-            if closer is not None:
-                await closer()
+            await stage.aclose()
 
 
 def _default_sink_spec() -> StageSpec:
-    return StageSpec(use="(built in)", inbox={"size": 64, "policy": Policy.BLOCK})
+    return StageSpec(use="(built in)", inbox=InboxSpec(size=64, policy=Policy.BLOCK))
 
 
 def _check_edge(producer: Stage, consumer: Stage) -> None:
-    emits, accepts = getattr(producer, "emits", None), getattr(consumer, "accepts", None)
+    emits, accepts = producer.emits, consumer.accepts
     if emits is not None and accepts is not None and not issubclass(emits, accepts):
         raise UserError(
             f"invalid config: stage '{consumer.name}' accepts {accepts.__name__} but "

@@ -13,11 +13,12 @@ but never reordered, and a final is the last revision of its id.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 import numpy as np
 
-__all__ = ["AudioFrame", "Caption", "Keyed", "Utterance", "Word"]
+__all__ = ["AudioFrame", "Caption", "Keyed", "Role", "Utterance", "Word"]
 
 
 class Keyed(Protocol):
@@ -73,11 +74,25 @@ class Word:
     probability: float = 1.0
 
 
+class Role(StrEnum):
+    """What a caption line is, so displays never have to guess."""
+
+    SPOKEN = "spoken"
+    """The recognised words, in the language they were spoken in."""
+    CLEANED = "cleaned"
+    """The spoken line, cleaned up (recognition fixes, punctuation, no fillers); it
+    replaces the spoken line's revisions under the same key."""
+    TRANSLATION = "translation"
+    """A translation into ``lang``; until it arrives it may carry the spoken text."""
+
+
 @dataclass(frozen=True, slots=True)
 class Caption:
     """One revision of one caption line, keyed by `(id, lang)`.
 
-    `source` is the recognised text in the spoken language; `text` is what to show in
+    `role` says whether the line is the spoken text, its cleaned version or a
+    translation (a translation that fell back to the spoken text is still a
+    translation). `source` is the recognised text in the spoken language; `text` is what to show in
     `lang` (the same as `source` when nothing translated it). `stable_chars` is the
     length of the prefix of `text` that later revisions will not change, so displays
     can keep those words still. An empty final `text` retracts a caption whose partials
@@ -101,6 +116,12 @@ class Caption:
     words: tuple[Word, ...] = field(default=())
     utterance: int = -1
     continues_word: bool = False
+    role: Role = Role.SPOKEN
+
+    @property
+    def spoken(self) -> bool:
+        """Whether this is the line of the spoken words (raw or cleaned), not a translation."""
+        return self.role is not Role.TRANSLATION
 
     @property
     def key(self) -> tuple[int, str]:

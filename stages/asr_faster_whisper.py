@@ -12,17 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
-from pipeline.audio import SAMPLE_RATE
-from pipeline.errors import UserError
-from pipeline.stage import Context
-from pipeline.types import Word
-from stages.asr import AsrOptions, AsrStage, Transcript
-from stages.whisper_models import EMBEDDED, resolve_model
+from canvascap.pipeline.audio import SAMPLE_RATE
+from canvascap.pipeline.errors import UserError
+from canvascap.pipeline.stage import Context
+from canvascap.pipeline.types import Word
+from canvascap.stages.asr import AsrOptions, AsrStage, Transcript
+from canvascap.stages.whisper_models import EMBEDDED, resolve_model
 
 __all__ = ["FasterWhisperAsr", "FasterWhisperOptions", "FasterWhisperTranscriber"]
 
@@ -137,7 +137,7 @@ class FasterWhisperTranscriber:
             word_confidence=self._word_confidence(found, text),
         )
 
-    def _word_confidence(self, found: list, text: str) -> tuple[float, ...]:
+    def _word_confidence(self, found: list[Any], text: str) -> tuple[float, ...]:
         """Each word's least token probability, if the decode reported them."""
         scores = self._scores.last
         if scores is None or len(found) != 1:
@@ -175,13 +175,12 @@ class FasterWhisperAsr(AsrStage):
 
     def __init__(self, options: FasterWhisperOptions, ctx: Context) -> None:
         super().__init__(options, ctx, transcriber=None)
+        self._model_options = options
 
     async def prepare(self) -> None:
         """Load (and warm up) the model in the stage's worker thread."""
-        assert isinstance(self.options, FasterWhisperOptions)
-        options = self.options
         self.transcriber = await asyncio.get_running_loop().run_in_executor(
-            self._executor, _load_and_warm, options
+            self._executor, _load_and_warm, self._model_options
         )
 
 
@@ -198,7 +197,7 @@ def _load_and_warm(options: FasterWhisperOptions) -> FasterWhisperTranscriber:
     return transcriber
 
 
-def _load(options: FasterWhisperOptions):  # noqa: ANN202 - faster_whisper is untyped
+def _load(options: FasterWhisperOptions) -> Any:  # faster_whisper is untyped
     import ctranslate2
     from faster_whisper import WhisperModel, available_models
 
@@ -235,7 +234,7 @@ class _TokenScores:
     rule needs to know which word the model was unsure of.
     """
 
-    def __init__(self, model: object) -> None:
+    def __init__(self, model: Any) -> None:
         self._model = model
         self.enabled = False
         self.supported = True
@@ -244,7 +243,7 @@ class _TokenScores:
     def __getattr__(self, name: str) -> object:
         return getattr(self._model, name)
 
-    def generate(self, *args: object, **kwargs: object) -> list:
+    def generate(self, *args: object, **kwargs: object) -> Any:
         """Decode as asked; when enabled, also keep the chosen tokens' probabilities."""
         self.last = None
         if not (self.enabled and self.supported):
@@ -274,10 +273,10 @@ def _short_context_class(base: type) -> type:
     CPU that encoder pass is most of a short decode's cost.
     """
 
-    class ShortContextWhisper(base):  # type: ignore[misc, valid-type]
+    class ShortContextWhisper(base):  # type: ignore[misc]
         encoder_frames: int | None = None
 
-        def encode(self, features):  # noqa: ANN001, ANN202 - faster_whisper is untyped
+        def encode(self, features: Any) -> Any:
             if self.encoder_frames:
                 features = features[..., : self.encoder_frames]
             return super().encode(features)

@@ -3,36 +3,47 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pipeline.channel import Receiver, Sender
-from pipeline.types import Caption
+from canvascap.pipeline.channel import Receiver, Sender
+from canvascap.pipeline.stage import Context
+from canvascap.pipeline.types import Caption, Role
 
 __all__ = ["CollectSink"]
 
 
 class CollectSink:
-    """Collects non-empty finals; shows a progress bar on stderr when asked."""
+    """Collects the spoken finals; shows a progress bar on stderr when asked."""
 
     accepts: ClassVar[type | None] = Caption
     emits: ClassVar[type | None] = None
 
-    def __init__(self, progress: bool = False) -> None:
+    class Options(BaseModel):
+        """Options of the collecting sink."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        progress: bool = False
+        """Show a progress bar on stderr (against the source's media duration)."""
+
+    def __init__(self, options: Options, ctx: Context) -> None:
         self.name = "collect"
+        self.options = options
+        self.ctx = ctx
         self.finals: list[Caption] = []
-        self.show_progress = progress
-        self.duration_s: Callable[[], float | None] = lambda: None
 
     async def prepare(self) -> None:
         """Nothing to open."""
 
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
     async def run(self, inbox: Receiver[Caption], outbox: Sender[Any]) -> None:
         """Keep each final; advance the bar to its end time."""
-        from rich.console import Console
-
         columns = (
             TextColumn("transcribing"),
             BarColumn(),
@@ -42,11 +53,11 @@ class CollectSink:
         with Progress(
             *columns,
             console=Console(file=sys.stderr),
-            disable=not self.show_progress,
+            disable=not self.options.progress,
             transient=True,
         ) as bar:
-            task = bar.add_task("transcribe", total=self.duration_s() or None)
+            task = bar.add_task("transcribe", total=self.ctx.report.media_duration_s)
             async for caption in inbox:
-                if caption.final and caption.text:
+                if caption.final and caption.text and caption.role is Role.SPOKEN:
                     self.finals.append(caption)
                     bar.update(task, completed=caption.end_s)

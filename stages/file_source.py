@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.audio import SAMPLE_RATE
-from pipeline.channel import Receiver, Sender
-from pipeline.errors import UserError
-from pipeline.stage import Context
-from pipeline.types import AudioFrame
+from canvascap.pipeline.audio import SAMPLE_RATE
+from canvascap.pipeline.channel import Receiver, Sender
+from canvascap.pipeline.errors import UserError
+from canvascap.pipeline.stage import Context
+from canvascap.pipeline.types import AudioFrame
 
 __all__ = ["FileSource", "probe_duration_s"]
 
@@ -52,14 +52,11 @@ class FileSource:
         self.name = "source"
         self.options = options
         self.ctx = ctx
-        self.duration_s: float | None = None
-        self.started_ns: int | None = None
-        """When the first frame was read: media time 0 on the wall clock."""
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="file-source")
 
     async def prepare(self) -> None:
         """Fail early on a missing, unreadable or silent-only file."""
-        self.duration_s = await asyncio.get_running_loop().run_in_executor(
+        self.ctx.report.media_duration_s = await asyncio.get_running_loop().run_in_executor(
             self._executor, probe_duration_s, self.options.path
         )
 
@@ -69,7 +66,7 @@ class FileSource:
         frame_bytes = SAMPLE_RATE * self.options.frame_ms // 1000 * 2
         blocks = _decode_pcm16(self.options.path)
         clock = self.ctx.clock
-        start_ns = self.started_ns = clock.now_ns()
+        start_ns = self.ctx.report.audio_started_ns = clock.now_ns()
         pending = b""
         samples_sent = 0
         try:
@@ -129,7 +126,7 @@ def probe_duration_s(path: str) -> float | None:
         ) from None
 
 
-def _decode_pcm16(path: str) -> Iterator[bytes]:
+def _decode_pcm16(path: str) -> Generator[bytes, None, None]:
     """Yield s16le 16 kHz mono blocks; stop quietly at a corrupt tail."""
     import av
 

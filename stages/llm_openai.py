@@ -6,35 +6,44 @@ Requests follow what vLLM accepts for DiffusionGemma: ``max_tokens`` at most one
 refuses them for diffusion models with HTTP 400). Streaming sends one chunk per
 committed canvas, so no per-step drafts reach this side.
 
-One pooled HTTP client, a timeout per request, and retries with exponential back-off
-on connection errors and 5xx answers. 4xx answers are not retried: they mean the
-request itself is wrong.
+One pooled HTTP client; connection errors and 5xx answers are worth another attempt,
+4xx answers are not (the request itself is wrong). The answer is capped in size, and
+the base class holds every request to one overall deadline.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from pipeline.errors import UserError
-from stages.translate import Completion, TranslateOptions
+from canvascap.pipeline.errors import UserError
+from canvascap.pipeline.metrics import Metrics
+from canvascap.stages.llm_backend import (
+    BackendError,
+    Completion,
+    LlmBackend,
+    LlmOptions,
+    OnDraft,
+    RetryableError,
+)
 
 __all__ = ["OpenAIBackend"]
 
 log = logging.getLogger(__name__)
 
+MAX_ANSWER_CHARS = 64_000
+"""More than any one-canvas answer (256 tokens); a server sending more is broken."""
 
-class OpenAIBackend:
+
+class OpenAIBackend(LlmBackend):
     """``LlmBackend`` over ``/v1/chat/completions`` with streaming."""
 
-    def __init__(self, options: TranslateOptions) -> None:
-        self.options = options
+    def __init__(self, options: LlmOptions, metrics: Metrics | None = None) -> None:
+        super().__init__(options, metrics)
         self.model = options.model
         headers = {}
         if key := os.environ.get(options.api_key_env):
@@ -49,14 +58,17 @@ class OpenAIBackend:
         if options.tokenizer:
             self._tokenizer = _load_tokenizer(options.tokenizer)
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         """Health check: list the served models, and pick one if none was named."""
-        response = await self.client.get("/models")
-        response.raise_for_status()
-        served = [m.get("id") for m in response.json().get("data", [])]
+        try:
+            response = await self.client.get("/models")
+            response.raise_for_status()
+            served = [m.get("id") for m in response.json().get("data", [])]
+        except (httpx.HTTPError, ValueError, AttributeError) as error:
+            raise BackendError(_describe(error)) from None
         if self.model is None:
             if not served:
-                raise RuntimeError("the server lists no model")
+                raise BackendError("the server lists no model")
             self.model = served[0]
         elif served and self.model not in served:
             raise UserError(
@@ -65,17 +77,15 @@ class OpenAIBackend:
             )
 
     def count_tokens(self, text: str) -> int:
-        """The configured tokenizer's count, else a safe estimate (3 characters a token)."""
+        """The configured tokenizer's count, else the base class's estimate."""
         if self._tokenizer is not None:
             return len(self._tokenizer.encode(text, add_special_tokens=False))
-        return max(1, -(-len(text) // 3))
+        return super().count_tokens(text)
 
-    async def complete(
-        self, prompt: str, *, max_tokens: int, on_draft: Callable[[str], None] | None = None
-    ) -> Completion:
-        """One streamed request, retried on connection errors and 5xx."""
+    async def _attempt(self, prompt: str, max_tokens: int, on_draft: OnDraft | None) -> Completion:
+        """One streamed request."""
         if self.model is None:
-            await self.start()
+            await self._start()
         body = {
             "model": self.model,
             "messages": [{"role": "user", "content": prompt}],
@@ -84,27 +94,25 @@ class OpenAIBackend:
             "chat_template_kwargs": {"enable_thinking": False},
             "vllm_xargs": {"diffusion_max_steps": self.options.denoising_steps},
         }
-        delay = 0.25
-        for attempt in range(self.options.retries + 1):
-            try:
-                return await self._stream(body)
-            except (httpx.TransportError, _ServerError) as error:
-                if attempt == self.options.retries:
-                    raise
-                log.debug("request failed (%s); retrying in %.2f s", error, delay)
-                await asyncio.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+        try:
+            return await self._stream(body)
+        except httpx.TransportError as error:
+            raise RetryableError(_describe(error)) from None
+        except (ValueError, AttributeError) as error:  # not JSON, or not the expected shape
+            raise BackendError(f"the server sent a malformed answer: {error}") from None
 
     async def _stream(self, body: dict[str, Any]) -> Completion:
         parts: list[str] = []
+        size = 0
         finish = None
         async with self.client.stream("POST", "/chat/completions", json=body) as response:
             if response.status_code >= 500:
-                raise _ServerError(f"HTTP {response.status_code}")
+                raise RetryableError(f"the server answered HTTP {response.status_code}")
             if response.status_code >= 400:
                 detail = (await response.aread()).decode(errors="replace")[:200]
-                raise RuntimeError(f"HTTP {response.status_code}: {detail}")
+                raise BackendError(
+                    f"the server refused the request: HTTP {response.status_code}: {detail}"
+                )
             async for line in response.aiter_lines():
                 if not line.startswith("data:"):
                     continue
@@ -113,7 +121,14 @@ class OpenAIBackend:
                     break
                 chunk = json.loads(data)
                 for choice in chunk.get("choices", []):
-                    parts.append((choice.get("delta") or {}).get("content") or "")
+                    piece = (choice.get("delta") or {}).get("content") or ""
+                    size += len(piece)
+                    if size > MAX_ANSWER_CHARS:
+                        raise BackendError(
+                            f"the answer ran past {MAX_ANSWER_CHARS} characters; "
+                            "is the server serving DiffusionGemma?"
+                        )
+                    parts.append(piece)
                     finish = choice.get("finish_reason") or finish
         return Completion(text="".join(parts), truncated=finish == "length")
 
@@ -122,8 +137,9 @@ class OpenAIBackend:
         await self.client.aclose()
 
 
-class _ServerError(Exception):
-    """A 5xx answer: worth retrying."""
+def _describe(error: Exception) -> str:
+    """Why a request failed, never an empty string (httpx's timeouts have no message)."""
+    return str(error) or type(error).__name__
 
 
 def _load_tokenizer(name: str) -> Any:

@@ -15,35 +15,37 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pipeline.errors import UserError
-from stages.translate import Completion, TranslateOptions
+from canvascap.pipeline.errors import UserError
+from canvascap.pipeline.metrics import Metrics
+from canvascap.stages.llm_backend import Completion, LlmBackend, LlmOptions, OnDraft
 
 __all__ = ["TransformersBackend"]
 
 log = logging.getLogger(__name__)
 
 
-class TransformersBackend:
+class TransformersBackend(LlmBackend):
     """``LlmBackend`` over ``DiffusionGemmaForBlockDiffusion``."""
 
-    def __init__(self, options: TranslateOptions) -> None:
+    def __init__(self, options: LlmOptions, metrics: Metrics | None = None) -> None:
         if not options.model:
             raise UserError(
                 "the transformers backend needs a model: --llm-model PATH_OR_ID "
                 "(e.g. google/diffusiongemma-26B-A4B-it)"
             )
-        self.options = options
+        super().__init__(options, metrics)
         self.model: Any = None
         self.tokenizer: Any = None
         self.device = "cpu"
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="diffusion-gemma")
         self._eos: list[int] = []
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         """Load tokenizer and model in the worker thread."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
 
     def _load(self) -> None:
+        model_id = self.options.model or ""
         try:
             import torch
             from transformers import AutoTokenizer
@@ -61,14 +63,14 @@ class TransformersBackend:
         )
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.options.model)
-            model = DiffusionGemmaForBlockDiffusion.from_pretrained(self.options.model, dtype=dtype)
+            self.tokenizer = AutoTokenizer.from_pretrained(model_id)
+            model = DiffusionGemmaForBlockDiffusion.from_pretrained(model_id, dtype=dtype)
         except OSError as error:
             raise UserError(
-                f"cannot load DiffusionGemma from '{self.options.model}': {error}".split("\n")[0]
+                f"cannot load DiffusionGemma from '{model_id}': {error}".split("\n")[0]
                 + " (give a local folder, or connect to the internet for a hub id)"
             ) from None
-        self.model = model.to(self.device).eval()
+        self.model = model.to(self.device).eval()  # type: ignore[arg-type]
         eos = [self.tokenizer.eos_token_id]
         for marker in ("<turn|>", "<end_of_turn>"):
             token = self.tokenizer.convert_tokens_to_ids(marker)
@@ -80,12 +82,10 @@ class TransformersBackend:
     def count_tokens(self, text: str) -> int:
         """Tokens in the model's own tokenizer."""
         if self.tokenizer is None:
-            return max(1, len(text) // 3)
+            return super().count_tokens(text)
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
-    async def complete(
-        self, prompt: str, *, max_tokens: int, on_draft: Callable[[str], None] | None = None
-    ) -> Completion:
+    async def _attempt(self, prompt: str, max_tokens: int, on_draft: OnDraft | None) -> Completion:
         """Generate one canvas; drafts go to ``on_draft`` on the event loop."""
         loop = asyncio.get_running_loop()
 

@@ -15,13 +15,18 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.audio import SAMPLE_RATE
-from pipeline.channel import Closed, Full, Receiver, Sender
-from pipeline.errors import UserError
-from pipeline.stage import Context
-from pipeline.types import AudioFrame
+from canvascap.pipeline.audio import SAMPLE_RATE
+from canvascap.pipeline.channel import Closed, Full, Receiver, Sender
+from canvascap.pipeline.errors import UserError
+from canvascap.pipeline.stage import Context
+from canvascap.pipeline.types import AudioFrame
 
-__all__ = ["InputDevice", "MicSource", "find_device", "list_input_devices"]
+__all__ = ["NO_DEVICE", "InputDevice", "MicSource", "find_device", "list_input_devices"]
+
+NO_DEVICE = (
+    "no audio input device found: connect a microphone, or caption a file "
+    "with --input FILE (try 'canvascap demo')"
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +76,7 @@ def find_device(wanted: str | int | None) -> InputDevice:
     """Pick a device by index, by a case-insensitive name substring, or the default."""
     devices = list_input_devices()
     if not devices:
-        raise UserError(
-            "no audio input device found: connect a microphone, or caption a file "
-            "with --input FILE (try 'canvascap demo')"
-        )
+        raise UserError(NO_DEVICE)
     if wanted is None or wanted == "":
         chosen = next((d for d in devices if d.is_default), devices[0])
         return chosen
@@ -115,17 +117,17 @@ class MicSource:
         self.name = "source"
         self.options = options
         self.ctx = ctx
-        self.device: InputDevice | None = None
+        self._device: InputDevice | None = None
 
     async def prepare(self) -> None:
         """Resolve the device now, so a wrong name fails before the session starts."""
-        self.device = find_device(self.options.device)
-        log.info("capturing from %d: %s", self.device.index, self.device.name)
+        self._device = find_device(self.options.device)
+        log.info("capturing from %d: %s", self._device.index, self._device.name)
 
     async def run(self, inbox: Receiver[Any], outbox: Sender[AudioFrame]) -> None:
         """Open the stream and forward frames until cancelled."""
         sd = _sounddevice()
-        assert self.device is not None
+        device = self._device or find_device(self.options.device)
         loop = asyncio.get_running_loop()
         frame_samples = SAMPLE_RATE * self.options.frame_ms // 1000
         clock, metrics = self.ctx.clock, self.ctx.metrics
@@ -153,13 +155,17 @@ class MicSource:
                 channels=1,
                 dtype="int16",
                 blocksize=frame_samples,
-                device=self.device.index,
+                device=device.index,
                 callback=callback,
             )
         except sd.PortAudioError as error:
             raise UserError(
-                f"cannot open input device '{self.device.name}' at 16 kHz mono: {error}; "
+                f"cannot open input device '{device.name}' at 16 kHz mono: {error}; "
                 "pick another with --device (see 'canvascap devices')"
             ) from None
+        self.ctx.report.audio_started_ns = clock.now_ns()
         with stream:
             await asyncio.Event().wait()  # until the runner cancels the source
+
+    async def aclose(self) -> None:
+        """The stream is closed when ``run`` ends; nothing else is held."""

@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from pipeline.channel import Receiver, Sender
-from pipeline.stage import Context
-from pipeline.types import Caption
+from canvascap.pipeline.channel import Receiver, Sender
+from canvascap.pipeline.stage import Context
+from canvascap.pipeline.types import Caption
 
 __all__ = ["TerminalSink"]
 
@@ -40,23 +40,23 @@ class TerminalSink:
         self.name = "terminal"
         self.options = options
         self.console = console or Console(file=sys.stdout, highlight=False, soft_wrap=True)
-        self._spoken: dict[int, str] = {}
 
     async def prepare(self) -> None:
         """Nothing to open."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
 
     async def run(self, inbox: Receiver[Caption], outbox: Sender[Any]) -> None:
         """Show each revision as it arrives."""
         if not self.console.is_terminal:
             async for caption in inbox:
-                self._spoken.setdefault(caption.id, caption.lang)
                 if caption.final and caption.text:
                     self.console.print(self._final_line(caption), markup=False)
             return
         partials: dict[tuple[int, str], Caption] = {}
         with Live(Text(""), console=self.console, auto_refresh=False, transient=True) as live:
             async for caption in inbox:
-                self._spoken.setdefault(caption.id, caption.lang)
                 if caption.final:
                     partials.pop(caption.key, None)
                     if caption.text:
@@ -67,7 +67,7 @@ class TerminalSink:
 
     def _final_line(self, caption: Caption) -> Text:
         line = Text()
-        translated = self._spoken.setdefault(caption.id, caption.lang) != caption.lang
+        translated = not caption.spoken
         if self.options.timestamps or translated:
             stamp = _clock(caption.start_s) if self.options.timestamps else ""
             tag = f"{stamp} {caption.lang}".strip() if translated else stamp

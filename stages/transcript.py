@@ -16,11 +16,11 @@ from typing import IO, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.channel import Receiver, Sender
-from pipeline.errors import UserError
-from pipeline.formats import caption_record, to_srt, to_vtt
-from pipeline.stage import Context
-from pipeline.types import Caption
+from canvascap.pipeline.channel import Receiver, Sender
+from canvascap.pipeline.errors import UserError
+from canvascap.pipeline.formats import caption_record, to_srt, to_vtt
+from canvascap.pipeline.stage import Context
+from canvascap.pipeline.types import Caption
 
 __all__ = ["TranscriptSink"]
 
@@ -52,19 +52,9 @@ class TranscriptSink:
         self.ctx = ctx
         self.base = Path(options.out_dir) / ctx.session
         self.finals: dict[tuple[int, str], Caption] = {}
-        self._spoken: dict[int, str] = {}
         self._jsonl: IO[str] | None = None
         self._started = False
         self._closed = False
-
-    @property
-    def paths(self) -> list[Path]:
-        """The files this sink has written."""
-        names = [f"{self.base.name}.jsonl"]
-        for caption_lang in ("", *sorted({c.lang for c in self.finals.values()})):
-            stem = self.base.name + (f".{caption_lang}" if caption_lang else "")
-            names += [f"{stem}.srt", f"{stem}.vtt"]
-        return [p for p in (self.base.parent / n for n in names) if p.exists()]
 
     async def prepare(self) -> None:
         """Create the output folder, so a bad ``--out`` fails before audio flows."""
@@ -80,17 +70,16 @@ class TranscriptSink:
 
     async def run(self, inbox: Receiver[Caption], outbox: Sender[Any]) -> None:
         """Append each non-empty final as it arrives."""
-        self._jsonl = self.base.with_suffix(".jsonl").open("a", encoding="utf-8")
+        path = self.base.with_suffix(".jsonl")
+        jsonl = self._jsonl = path.open("a", encoding="utf-8")
+        self.ctx.report.add_file(path)
         self._started = True
         async for caption in inbox:
-            # The recogniser's line of an id arrives before any translation of it.
-            self._spoken.setdefault(caption.id, caption.lang)
             if not caption.final or not caption.text:
                 continue
             self.finals[caption.key] = caption
-            assert self._jsonl is not None
-            self._jsonl.write(json.dumps(caption_record(caption), ensure_ascii=False) + "\n")
-            self._jsonl.flush()
+            jsonl.write(json.dumps(caption_record(caption), ensure_ascii=False) + "\n")
+            jsonl.flush()
 
     async def aclose(self) -> None:
         """Close the JSON lines and write the subtitle files (once)."""
@@ -101,12 +90,15 @@ class TranscriptSink:
             self._jsonl.close()
         by_language: dict[str, list[Caption]] = {}
         for caption in self.finals.values():
-            spoken = self._spoken.get(caption.id) == caption.lang
-            by_language.setdefault("" if spoken else caption.lang, []).append(caption)
+            by_language.setdefault("" if caption.spoken else caption.lang, []).append(caption)
         by_language.setdefault("", [])
         for lang, finals in by_language.items():
             stem = self.base.name + (f".{lang}" if lang else "")
-            if self.options.srt:
-                (self.base.parent / f"{stem}.srt").write_text(to_srt(finals), encoding="utf-8")
-            if self.options.vtt:
-                (self.base.parent / f"{stem}.vtt").write_text(to_vtt(finals), encoding="utf-8")
+            for wanted, suffix, render in (
+                (self.options.srt, "srt", to_srt),
+                (self.options.vtt, "vtt", to_vtt),
+            ):
+                if wanted:
+                    path = self.base.parent / f"{stem}.{suffix}"
+                    path.write_text(render(finals), encoding="utf-8")
+                    self.ctx.report.add_file(path)

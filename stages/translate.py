@@ -27,78 +27,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from pipeline.channel import Closed, Full, Receiver, Sender
-from pipeline.errors import UserError
-from pipeline.stage import Context
-from pipeline.types import Caption
-from stages.translate_packing import Glossary, Job, build_prompt, pack, parse_lines
+from canvascap.pipeline.channel import Closed, Full, Receiver, Sender
+from canvascap.pipeline.errors import UserError
+from canvascap.pipeline.metrics import Metrics
+from canvascap.pipeline.stage import Context
+from canvascap.pipeline.types import Caption, Role
+from canvascap.stages.llm_backend import LlmBackend, LlmOptions
+from canvascap.stages.translate_packing import Glossary, Job, build_prompt, pack, parse_lines
 
-__all__ = ["Completion", "LlmBackend", "TranslateOptions", "TranslateStage", "load_glossary"]
+__all__ = ["TranslateOptions", "TranslateStage", "load_glossary", "make_backend"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Completion:
-    """What a backend wrote for one request."""
-
-    text: str
-    truncated: bool = False
-    """The output hit the token limit, so its last line may be cut."""
-
-
-class LlmBackend(Protocol):
-    """A DiffusionGemma runtime: in process, or behind an OpenAI-compatible server."""
-
-    async def start(self) -> None:
-        """Load the model or check the server; raise ``UserError`` if it cannot work."""
-        ...
-
-    async def complete(
-        self, prompt: str, *, max_tokens: int, on_draft: Callable[[str], None] | None = None
-    ) -> Completion:
-        """One request. ``on_draft`` gets intermediate canvases where the runtime has them."""
-        ...
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens of ``text`` in the model's tokenizer (or a safe estimate)."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release connections and threads."""
-        ...
-
-
-class TranslateOptions(BaseModel):
-    """Options of ``translate.diffusion_gemma``."""
-
-    model_config = ConfigDict(extra="forbid")
+class TranslateOptions(LlmOptions):
+    """Options of ``translate.diffusion_gemma``: the backend's, and the stage's own."""
 
     targets: list[str] = Field(default_factory=list)
     """Languages to translate into, e.g. ``[es, de, ja]``."""
     cleanup: bool = False
     """Also write a cleaned source line (ASR fixes, punctuation, no fillers)."""
-    backend: Literal["transformers", "openai"] = "openai"
-    model: str | None = None
-    """Model folder or hub id (transformers), or the served model's name (openai)."""
-    url: str = "http://127.0.0.1:8000/v1"
-    """Base URL of the OpenAI-compatible server (vLLM)."""
-    api_key_env: str = "OPENAI_API_KEY"
-    """Environment variable holding the server's API key, if it needs one."""
-    tokenizer: str | None = None
-    """Tokenizer for packing with the openai backend; a character estimate if unset."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    denoising_steps: int = Field(16, ge=1, le=256)
     canvas_tokens: int = Field(256, ge=16)
     headroom: float = Field(0.2, ge=0, lt=1)
     """Share of the canvas kept free when packing, for longer-than-expected lines."""
@@ -108,8 +65,6 @@ class TranslateOptions(BaseModel):
     partials: Literal["off", "idle"] = "idle"
     glossary: str | None = None
     """YAML file: ``keep: [terms]`` and ``translate: {term: {lang: rendering}}``."""
-    timeout_s: float = Field(15.0, gt=0)
-    retries: int = Field(2, ge=0)
 
     @field_validator("targets", mode="before")
     @classmethod
@@ -135,15 +90,15 @@ def load_glossary(path: str) -> Glossary:
     return Glossary(keep, translate)
 
 
-def make_backend(options: TranslateOptions) -> LlmBackend:
+def make_backend(options: LlmOptions, metrics: Metrics | None = None) -> LlmBackend:
     """The backend the options name (imported only when used)."""
     if options.backend == "transformers":
-        from stages.llm_transformers import TransformersBackend
+        from canvascap.stages.llm_transformers import TransformersBackend
 
-        return TransformersBackend(options)
-    from stages.llm_openai import OpenAIBackend
+        return TransformersBackend(options, metrics)
+    from canvascap.stages.llm_openai import OpenAIBackend
 
-    return OpenAIBackend(options)
+    return OpenAIBackend(options, metrics)
 
 
 class TranslateStage:
@@ -159,7 +114,7 @@ class TranslateStage:
         self.name = "translate"
         self.options = options
         self.ctx = ctx
-        self.backend = backend or make_backend(options)
+        self.backend = backend or make_backend(options, ctx.metrics)
         self.glossary = load_glossary(options.glossary) if options.glossary else None
         self.pending: deque[Job] = deque()
         self._sources: dict[int, Caption] = {}
@@ -170,7 +125,7 @@ class TranslateStage:
         self._idle_partial: Caption | None = None
         self._retry_at = 0.0
         self._failures = 0
-        self._outbox: Sender[Caption] | None = None
+        self._outbox: Sender[Caption] = _NotRunning()
 
     async def prepare(self) -> None:
         """Start the backend; a server that is down only means captions start untranslated."""
@@ -181,7 +136,7 @@ class TranslateStage:
         except Exception as error:  # noqa: BLE001 - any failure to reach a server
             log.warning(
                 "translation backend not ready (%s); captions flow untranslated until it answers",
-                error,
+                _why(error),
             )
             self._back_off()
 
@@ -194,7 +149,7 @@ class TranslateStage:
         """Forward captions at once; keep one packed request in flight."""
         self._outbox = outbox
         items = aiter(inbox)
-        reading: asyncio.Task[Caption] | None = asyncio.create_task(anext(items))
+        reading: asyncio.Task[Caption] | None = asyncio.create_task(_next(items))
         request: asyncio.Task[None] | None = None
         try:
             while reading is not None or request is not None or self.pending:
@@ -210,7 +165,7 @@ class TranslateStage:
                 if reading is not None and reading in done:
                     try:
                         await self._accept(reading.result())
-                        reading = asyncio.create_task(anext(items))
+                        reading = asyncio.create_task(_next(items))
                     except StopAsyncIteration:
                         reading = None
                 if request is not None and request in done:
@@ -232,11 +187,11 @@ class TranslateStage:
             for job in self.pending
             if job.id in self._sources and not job.overdue
         ]
-        if self.pending and self._retry_at > time.monotonic():
+        if self.pending and self._retry_at > self._now_s():
             times.append(self._retry_at)
         if not times:
             return None
-        return max(0.01, min(times) - time.monotonic())
+        return max(0.01, min(times) - self._now_s())
 
     async def _accept(self, caption: Caption) -> None:
         """Forward the recogniser's caption and queue its translation."""
@@ -269,7 +224,7 @@ class TranslateStage:
 
     # -- requests --------------------------------------------------------------------
     def _start_request(self) -> asyncio.Task[None] | None:
-        if time.monotonic() < self._retry_at:
+        if self._now_s() < self._retry_at:
             return None
         budget = int(self.options.canvas_tokens * (1 - self.options.headroom))
         if self.pending:
@@ -297,13 +252,13 @@ class TranslateStage:
             for (cid, lang), line in drafts.items():
                 self._emit_draft(cid, lang, line, partial)
 
-        started = time.monotonic()
+        started = self._now_s()
         try:
             completion = await self.backend.complete(
                 prompt, max_tokens=self.options.canvas_tokens, on_draft=on_draft
             )
         except Exception as error:  # noqa: BLE001 - a broken backend must not stop captions
-            log.warning("translation request failed: %s", error)
+            log.warning("translation request failed: %s", _why(error))
             self.ctx.metrics.count("translate.request_errors")
             self._back_off()
             if final:
@@ -312,7 +267,7 @@ class TranslateStage:
         self._failures = 0
         self.ctx.metrics.count("translate.requests")
         self.ctx.metrics.count("translate.lines_requested", len(expected))
-        log.debug("translated %d lines in %.2f s", len(expected), time.monotonic() - started)
+        log.debug("translated %d lines in %.2f s", len(expected), self._now_s() - started)
         found, missing = parse_lines(completion.text, expected, completion.truncated)
         self.ctx.metrics.count("translate.lines_missing", len(missing))
         for (cid, lang), line in found.items():
@@ -349,7 +304,7 @@ class TranslateStage:
 
     async def _fire_deadlines(self) -> None:
         """Past ``max_lag_s``, show the source text in each missing language (non-final)."""
-        now_ns = time.monotonic_ns()
+        now_ns = self.ctx.clock.now_ns()
         for job in list(self.pending):
             source = self._sources.get(job.id)
             late = (now_ns - source.origin_ns) / 1e9 if source else 0.0
@@ -361,9 +316,12 @@ class TranslateStage:
                 if (job.id, lang) not in self._shown and lang != job.lang:
                     await self._emit(job.id, lang, job.text, final=False, like=source)
 
+    def _now_s(self) -> float:
+        return self.ctx.clock.now_ns() / 1e9
+
     def _back_off(self) -> None:
         self._failures += 1
-        self._retry_at = time.monotonic() + min(8.0, 0.5 * 2 ** (self._failures - 1))
+        self._retry_at = self._now_s() + min(8.0, 0.5 * 2 ** (self._failures - 1))
 
     # -- output ----------------------------------------------------------------------
     async def _forward(self, caption: Caption, final: bool) -> None:
@@ -376,7 +334,6 @@ class TranslateStage:
         self._shown[key] = caption.text
         if final:
             self._finalized.add(key)
-        assert self._outbox is not None
         await self._outbox.send(replace(caption, rev=rev, final=final))
 
     def _forget_before(self, oldest_id: int) -> None:
@@ -393,13 +350,12 @@ class TranslateStage:
     ) -> None:
         caption = self._revision(cid, lang, text, final, like)
         if caption is not None:
-            assert self._outbox is not None
             await self._outbox.send(caption)
 
     def _emit_draft(self, cid: int, lang: str, text: str, like: Caption | None) -> None:
         """Drafts are expendable: dropped rather than waited for."""
         caption = self._revision(cid, lang, text, False, like or self._sources.get(cid))
-        if caption is None or self._outbox is None:
+        if caption is None:
             return
         with contextlib.suppress(Full, Closed):
             self._outbox.send_nowait(caption)
@@ -429,4 +385,28 @@ class TranslateStage:
             words=source.words if lang == source.lang else (),
             # A translated piece is whole words; only the spoken text can run on.
             continues_word=source.continues_word and lang == source.lang,
+            role=Role.CLEANED if lang == source.lang else Role.TRANSLATION,
         )
+
+
+async def _next(items: AsyncIterator[Caption]) -> Caption:
+    """The next caption (a coroutine, so it can run as a task)."""
+    return await anext(items)
+
+
+def _why(error: BaseException) -> str:
+    """A failure's reason, never empty (some exceptions carry no message)."""
+    return str(error) or type(error).__name__
+
+
+class _NotRunning:
+    """The outbox before ``run()`` starts: nothing may be sent yet."""
+
+    async def send(self, item: Any) -> None:
+        raise RuntimeError("the translate stage is not running")
+
+    def send_nowait(self, item: Any) -> None:
+        raise RuntimeError("the translate stage is not running")
+
+    def close(self) -> None:
+        return None

@@ -18,10 +18,10 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.audio import SAMPLE_RATE, pcm16_to_float
-from pipeline.channel import Receiver, Sender
-from pipeline.stage import Context
-from pipeline.types import AudioFrame, Utterance
+from canvascap.pipeline.audio import SAMPLE_RATE, pcm16_to_float
+from canvascap.pipeline.channel import Receiver, Sender
+from canvascap.pipeline.stage import Context
+from canvascap.pipeline.types import AudioFrame, Utterance
 
 __all__ = ["Segment", "Segmenter", "VadOptions", "VadStage"]
 
@@ -178,6 +178,9 @@ class VadStage:
 
     async def prepare(self) -> None:
         """Nothing to load."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
 
     async def run(self, inbox: Receiver[AudioFrame], outbox: Sender[Utterance]) -> None:
         """Classify each frame and forward the snapshots the segmenter completes."""

@@ -14,7 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
-from pipeline.errors import UserError
+from canvascap.pipeline.errors import UserError
 
 __all__ = ["EMBEDDED", "cache_dir", "resolve_model"]
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-from playwright.async_api import Browser, async_playwright
-
+from canvascap.bench.browser import chromium
 from tests.cli import ROOT
 
-CHROMIUM = os.environ.get("CANVASCAP_CHROMIUM", "/usr/bin/chromium")
+__all__ = ["ARTIFACTS", "RECORD_CAPTIONS", "artifact", "chromium"]
+
 ARTIFACTS = Path(os.environ.get("CANVASCAP_ARTIFACTS", ROOT / "test-artifacts"))
 
 # Record, in the page, every change of every caption block: its text and whether it is
@@ -31,28 +28,6 @@ new MutationObserver(() => {
 }).observe(document.getElementById('captions'),
            {subtree: true, childList: true, characterData: true, attributes: true});
 """
-
-
-@asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    """Launch the system Chromium headless (never a downloaded browser)."""
-    assert shutil.which(CHROMIUM), f"{CHROMIUM} is needed (apt install chromium)"
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 def artifact(name: str) -> Path:

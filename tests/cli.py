@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.timing import seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -22,7 +24,7 @@ def cli_env(**extra: str) -> dict[str, str]:
 def _command(args: tuple[str, ...]) -> list[str]:
     """The command line; live sessions get a free overlay port, never the user's 8765."""
     extra = ["--port", "0"] if args[:1] in (("run",), ("demo",)) and "--port" not in args else []
-    return [sys.executable, "-m", "pipeline", *args, *extra]
+    return [sys.executable, "-m", "canvascap", *args, *extra]
 
 
 def canvascap(*args: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
@@ -31,7 +33,7 @@ def canvascap(*args: str, timeout: float = 180, **env: str) -> subprocess.Comple
         _command(args),
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=seconds(timeout),
         env=cli_env(**env),
         cwd=ROOT,
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pipeline.audio import write_wav
+from canvascap.pipeline.audio import write_wav
 
 __all__ = ["DATA", "Clip", "decode", "manifest", "write_wav"]
 
@@ -53,3 +54,14 @@ def data_dir() -> Path:
 def jfk(data_dir: Path) -> Path:
     """JFK's 11 s clip."""
     return data_dir / "en" / "jfk.flac"
+
+
+BARE_NAMES = ("pipeline", "stages", "web", "configs", "bench", "app")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if anything imported a canvascap layer under a bare name."""
+    bare = sorted(name for name in sys.modules if name.split(".")[0] in BARE_NAMES)
+    if bare:
+        print(f"\nmodules imported under a bare name (use canvascap.*): {bare}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.types import Caption, Utterance
-from stages.asr_faster_whisper import FasterWhisperAsr
+from canvascap.pipeline.types import Caption, Utterance
+from canvascap.stages.asr_faster_whisper import FasterWhisperAsr
 
 
 class FailingAsr(FasterWhisperAsr):

@@ -6,7 +6,7 @@ import jiwer
 import pytest
 from whisper_normalizer.english import EnglishTextNormalizer
 
-from pipeline.testing import caption_file
+from canvascap.testing import caption_file
 from tests.conftest import manifest
 
 normalize = EnglishTextNormalizer()
@@ -29,5 +29,5 @@ async def test_english_finals_word_error_rate_at_most_ten_percent(data_dir) -> N
 async def test_nonspeech_produces_no_caption_at_all(data_dir) -> None:
     for clip in (c for c in manifest() if c.kind == "nonspeech"):
         # partials on: a phantom partial would count as much as a phantom final
-        tap, pipeline = await caption_file(str(clip.path), partials=True)
+        tap, _ = await caption_file(str(clip.path), partials=True)
         assert tap.seen == [], (clip.path.name, [s.caption.text for s in tap.seen])

@@ -11,18 +11,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pipeline.formats import cues
-from pipeline.stage import Context
-from pipeline.testing import run_stage
-from pipeline.types import Utterance
-from stages.asr import (
-    AsrOptions,
-    AsrStage,
-    GateOptions,
-    Transcript,
-    rejection_reason,
-    repeat_start,
-)
+from canvascap.pipeline.formats import cues
+from canvascap.pipeline.stage import Context
+from canvascap.pipeline.testing import run_stage
+from canvascap.pipeline.types import Utterance
+from canvascap.stages.asr import AsrOptions, AsrStage
+from canvascap.stages.asr_commit import CommitRule, Hypothesis, StablePrefix, repeat_start
+from canvascap.stages.speech_gate import GateOptions, Transcript, rejection_reason
 
 
 class ScriptedTranscriber:
@@ -118,6 +113,55 @@ def test_gate_signals() -> None:
         assert reason is not None and expected.split()[0] in reason, (expected, reason)
     # the same filler with plenty of speech behind it is a real "thank you"
     assert rejection_reason(Transcript(text="Thank you.", lang="en", speech_s=2.0), gate) is None
+
+
+def test_a_few_doubtful_words_on_whale_song_are_not_speech() -> None:
+    # What faster-whisper 1.2.1 gave on the Glacier Bay humpback recording: the speech
+    # detector was fooled and Whisper's no-speech probability low; only its confidence
+    # in the words gives it away.
+    whale = Transcript(
+        text="You know what?", lang="en", no_speech_prob=0.33, avg_logprob=-1.16, speech_s=1.22
+    )
+    assert rejection_reason(whale, GateOptions()) == "a few doubtful words"
+    # A short phrase a person said, as sure as the least sure in the English test set.
+    spoken = replace(whale, text="Cool.", avg_logprob=-0.73)
+    assert rejection_reason(spoken, GateOptions()) is None
+    # A longer sentence is judged by the general thresholds only.
+    longer = replace(whale, text="You know what we should do about the budget?")
+    assert rejection_reason(longer, GateOptions()) is None
+
+
+def test_stable_prefix_commits_what_two_partials_agree_on_except_the_last_word() -> None:
+    prefix = StablePrefix()
+    assert prefix.update("and so".split()).committed == []
+    assert prefix.update("and so my fellow".split()).committed == ["and", "so"]
+    agreed = prefix.update("And so, my fellow Americans".split()).committed
+    # agreement ignores case and punctuation; the newest spelling is what is kept
+    assert agreed == ["And", "so,", "my", "fellow"]
+
+
+def test_stable_prefix_holds_back_a_doubtful_word_and_every_word_after_it() -> None:
+    prefix = StablePrefix(CommitRule(confidence=0.5))
+    prefix.update("had he married a".split(), (0.9, 0.9, 0.3, 0.9))
+    agreement = prefix.update("had he married a woman".split(), (0.9, 0.9, 0.4, 0.9, 0.9))
+    assert agreement.committed == ["had", "he"] and not agreement.passed_doubt
+
+
+def test_stable_prefix_lets_a_doubt_through_when_sure_words_follow_it() -> None:
+    prefix = StablePrefix(CommitRule(confidence=0.5, sure=0.9, past_doubt=3))
+    prefix.update("Unless to be rather cold".split(), (0.25, 0.94, 1.0, 0.95, 0.5))
+    agreement = prefix.update(
+        "Unless to be rather cold-hearted".split(), (0.37, 0.93, 1.0, 0.99, 0.43)
+    )
+    assert agreement.committed == ["Unless", "to", "be", "rather"] and agreement.passed_doubt
+
+
+def test_a_word_cut_where_the_forced_text_ends_is_glued_to_its_rest() -> None:
+    decoded = Hypothesis.after_prefix("may justly be", ["may", "just"], frozenset(), ())
+    assert decoded.words == ["may", "just", "ly", "be"]
+    assert decoded.glued == {2} and decoded.text() == "may justly be"
+    punctuated = Hypothesis.after_prefix("in casting, setting", ["in", "casting"], frozenset(), ())
+    assert punctuated.words == ["in", "casting", "setting"] and not punctuated.glued
 
 
 async def test_prompt_carries_recent_finals_when_enabled() -> None:

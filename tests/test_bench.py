@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from bench.stream import Seen, TimedWord, join_clips, word_latencies
-from pipeline.audio import SAMPLE_RATE
+from canvascap.bench.stream import Seen, TimedWord, join_clips, word_latencies
+from canvascap.pipeline.audio import SAMPLE_RATE
 from tests.cli import canvascap
 from tests.conftest import manifest
+from tests.timing import seconds
 
 
 @pytest.mark.slow
@@ -31,7 +32,7 @@ def test_bench_writes_a_complete_report(data_dir, tmp_path) -> None:
         str(tmp_path / "r"),
         "--runs",
         "2",
-        timeout=300,
+        timeout=seconds(300),
     )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "r" / "report.json").read_text())

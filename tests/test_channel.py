@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from pipeline.channel import Channel, Closed, FanOut, Full, Policy
+from canvascap.pipeline.channel import Channel, Closed, FanOut, Full, Policy
+from tests.timing import seconds
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ async def test_final_waits_for_room_when_only_finals_are_queued() -> None:
     await asyncio.sleep(0.01)
     assert not sending.done()
     received = await anext(aiter(channel))
-    await asyncio.wait_for(sending, 1)
+    await asyncio.wait_for(sending, seconds(1))
     assert received == Item(1, 0, final=True)
     assert await drain(channel) == [Item(2, 0, final=True)]
 
@@ -71,7 +72,7 @@ async def test_block_policy_applies_back_pressure() -> None:
     await asyncio.sleep(0.01)
     assert not blocked.done()
     assert await anext(aiter(channel)) == 1
-    await asyncio.wait_for(blocked, 1)
+    await asyncio.wait_for(blocked, seconds(1))
 
 
 async def test_close_drains_then_ends_and_rejects_new_items() -> None:
@@ -88,7 +89,7 @@ async def test_receiver_waiting_on_empty_channel_wakes_on_close() -> None:
     collected = asyncio.create_task(_collect(channel))
     await asyncio.sleep(0.01)
     channel.close()
-    assert await asyncio.wait_for(collected, 1) == []
+    assert await asyncio.wait_for(collected, seconds(1)) == []
 
 
 async def test_fan_out_gives_each_sink_every_item_under_its_own_policy() -> None:

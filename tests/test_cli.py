@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.cli import canvascap, error_lines, start_canvascap, wait_for_line
+from tests.cli import ROOT, canvascap, cli_env, error_lines, start_canvascap, wait_for_line
+from tests.timing import seconds
 
 
 def test_run_on_a_file_prints_captions_and_writes_all_transcripts(jfk, tmp_path) -> None:
@@ -46,7 +51,7 @@ def test_ctrl_c_mid_utterance_still_captions_it_and_completes_files(data_dir, tm
     wait_for_line(process, "captioning")  # the model is loaded, audio flows
     time.sleep(4.5)  # mid-sentence
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=seconds(60))
     assert process.returncode == 0, stderr
     assert "stopping after the last words" in stderr
     finals = [json.loads(line) for line in (tmp_path / "cut.jsonl").read_text().splitlines()]
@@ -112,7 +117,30 @@ def test_no_input_device_at_all_says_how_to_go_on(tmp_path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def plugin_path(folder: Path, stages: dict[str, str]) -> str:
+    """A PYTHONPATH on which a distribution registers ``stages`` (name -> module:Class),
+    as a package of someone else's would once installed."""
+    info = folder / "canvascap_test_stages-0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: canvascap-test-stages\nVersion: 0\n"
+    )
+    lines = "".join(f"{name} = {target}\n" for name, target in stages.items())
+    (info / "entry_points.txt").write_text(f"[canvascap.stages]\n{lines}")
+    return os.pathsep.join([str(folder), str(ROOT)])
+
+
+def test_only_registered_stage_names_are_accepted(tmp_path) -> None:
+    result = canvascap("run", "--set", "stages.source.use=os:system", "--out", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "unknown stage 'os:system': use one of" in result.stderr
+    assert "source.mic" in result.stderr
+
+
 def test_stage_failure_names_the_stage_after_flushing_the_transcript(jfk, tmp_path) -> None:
+    plugins = plugin_path(
+        tmp_path / "plugins", {"test.failing_asr": "tests.failing_stage:FailingAsr"}
+    )
     result = canvascap(
         "run",
         "--input",
@@ -123,7 +151,8 @@ def test_stage_failure_names_the_stage_after_flushing_the_transcript(jfk, tmp_pa
         "--session",
         "crash",
         "--set",
-        "stages.asr.use=tests.failing_stage:FailingAsr",
+        "stages.asr.use=test.failing_asr",
+        PYTHONPATH=plugins,
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -131,3 +160,37 @@ def test_stage_failure_names_the_stage_after_flushing_the_transcript(jfk, tmp_pa
     finals = (tmp_path / "crash.jsonl").read_text().splitlines()
     assert len(finals) == 1 and "fellow Americans" in finals[0]
     assert "fellow Americans" in (tmp_path / "crash.srt").read_text()
+
+
+def test_devices_without_any_device_gives_the_same_hint_as_run() -> None:
+    result = canvascap("devices", PULSE_SERVER="unix:/nonexistent")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("canvascap: error: no audio input device found")
+    assert "--input" in result.stderr
+
+
+WITHOUT_BENCH_EXTRA = """
+import sys
+for name in ("jiwer", "whisper_normalizer", "matplotlib"):
+    sys.modules[name] = None  # as after a plain `pip install canvascap`
+from canvascap.cli import main
+sys.exit(main(["bench", "--manifest", sys.argv[1], "--report", sys.argv[2]]))
+"""
+
+
+def test_bench_without_its_extra_refuses_before_streaming_anything(tmp_path) -> None:
+    manifest = tmp_path / "manifest.tsv"
+    manifest.write_text("path\tkind\tlang\treference\nclip.wav\tspeech\ten\thello\n")
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_BENCH_EXTRA, str(manifest), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=seconds(60),
+    )
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'canvascap[bench]'" in result.stderr
+    assert len(error_lines(result.stderr)) == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+    assert time.monotonic() - started < seconds(20)

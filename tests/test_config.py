@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import load_config, preset_path
-from pipeline.errors import UserError
-from pipeline.runner import Pipeline
-from pipeline.stage import Context
+from canvascap.pipeline.config import load_config, preset_path
+from canvascap.pipeline.errors import UserError
+from canvascap.pipeline.runner import Pipeline
+from canvascap.pipeline.stage import Context
 
 
 def test_presets_ship_and_validate() -> None:

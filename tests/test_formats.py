@@ -6,8 +6,8 @@ import json
 import re
 from dataclasses import replace
 
-from pipeline.formats import cues, to_json, to_srt, to_text, to_vtt
-from pipeline.types import Caption, Word
+from canvascap.pipeline.formats import cues, to_json, to_srt, to_text, to_vtt
+from canvascap.pipeline.types import Caption, Word
 
 
 def caption(cid: int, text: str, start: float, end: float, timed: bool = False) -> Caption:

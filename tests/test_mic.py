@@ -20,6 +20,7 @@ import pytest
 
 from tests.cli import cli_env, start_canvascap, wait_for_line
 from tests.conftest import decode, write_wav
+from tests.timing import seconds
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +46,18 @@ def virtual_mic() -> Iterator[dict[str, str]]:
         env=env,
         check=True,
         capture_output=True,
-        timeout=30,
+        timeout=seconds(30),
     )
     try:
         subprocess.run(
-            ["pactl", "set-default-source", "virtmic_sink.monitor"], env=env, check=True, timeout=30
+            ["pactl", "set-default-source", "virtmic_sink.monitor"],
+            env=env,
+            check=True,
+            timeout=seconds(30),
         )
         yield env
     finally:
-        subprocess.run(["pulseaudio", "--kill"], env=env, timeout=30)
+        subprocess.run(["pulseaudio", "--kill"], env=env, timeout=seconds(30))
         shutil.rmtree(runtime, ignore_errors=True)
 
 
@@ -61,7 +65,7 @@ def test_unknown_device_is_named_with_the_fix(virtual_mic, tmp_path) -> None:
     process = start_canvascap(
         "run", "--device", "no-such-mic", "--out", str(tmp_path), **virtual_mic
     )
-    _, stderr = process.communicate(timeout=120)
+    _, stderr = process.communicate(timeout=seconds(120))
     assert process.returncode == 2
     assert "unknown input device 'no-such-mic'" in stderr and "canvascap devices" in stderr
     assert "Traceback" not in stderr
@@ -75,11 +79,14 @@ def test_speech_into_the_virtual_mic_is_captioned(virtual_mic, jfk, tmp_path) ->
     wait_for_line(process, "captioning the microphone")
     time.sleep(0.5)  # the capture stream is open before anything is played
     subprocess.run(
-        ["paplay", "--device=virtmic_sink", str(speech)], env=virtual_mic, check=True, timeout=60
+        ["paplay", "--device=virtmic_sink", str(speech)],
+        env=virtual_mic,
+        check=True,
+        timeout=seconds(60),
     )
     time.sleep(2.0)  # let the last words end their utterance
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=seconds(60))
     assert process.returncode == 0, stderr
     text = " ".join(
         json.loads(line)["text"] for line in Path(tmp_path / "mic.jsonl").read_text().splitlines()

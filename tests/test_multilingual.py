@@ -8,9 +8,9 @@ import os
 import jiwer
 import pytest
 
-from pipeline.errors import UserError
-from pipeline.testing import caption_file
-from stages import whisper_models
+from canvascap.pipeline.errors import UserError
+from canvascap.stages import whisper_models
+from canvascap.testing import caption_file
 from tests.conftest import manifest
 
 

@@ -8,12 +8,15 @@ from dataclasses import replace
 
 import pytest
 
-from pipeline.runner import Pipeline
-from pipeline.stage import Context
-from pipeline.testing import file_config
+from canvascap.pipeline.runner import Pipeline
+from canvascap.pipeline.stage import Context
+from canvascap.pipeline.types import Role
+from canvascap.testing import file_config
+from canvascap.web.server import OverlayOptions, OverlaySink
+from canvascap.web.testing import overlay_server
 from tests.browser import RECORD_CAPTIONS, artifact, chromium
-from tests.overlay_helpers import caption, overlay_server
-from web.server import OverlayOptions, OverlaySink
+from tests.overlay_helpers import caption
+from tests.timing import seconds
 
 
 @pytest.mark.slow
@@ -31,11 +34,11 @@ async def test_live_speech_appears_in_the_overlay_partial_first(data_dir) -> Non
         page = await browser.new_page(viewport={"width": 1280, "height": 300}, bypass_csp=True)
         await page.goto(f"{sink.url}/overlay?fade=0")
         await page.evaluate(RECORD_CAPTIONS)
-        await asyncio.wait_for(ready.wait(), 60)
+        await asyncio.wait_for(ready.wait(), seconds(60))
         await page.wait_for_function(
             "[...document.querySelectorAll('#captions .caption.final')]"
             ".some(b => b.textContent.toLowerCase().includes('middle ages'))",
-            timeout=60_000,
+            timeout=seconds(60) * 1000,
         )
         events = await page.evaluate("window.__events")
         final_at = next(i for i, e in enumerate(events) if e["final"])
@@ -49,7 +52,7 @@ async def test_live_speech_appears_in_the_overlay_partial_first(data_dir) -> Non
         await page.screenshot(path=str(shot), omit_background=True)
         corner, caption_box = await _alphas(browser, shot.read_bytes())
         assert corner == 0 and caption_box > 0  # see-through except for the captions
-    await asyncio.wait_for(running, 60)
+    await asyncio.wait_for(running, seconds(60))
 
 
 async def _alphas(browser, png: bytes) -> list[int]:
@@ -85,7 +88,7 @@ async def test_overlay_resumes_from_a_snapshot_after_a_server_restart() -> None:
             await feed.send(caption(0, "after the restart"))
             await feed.send(caption(1, "still going", final=False))
             await page.wait_for_function(
-                "document.body.innerText.includes('still going')", timeout=20_000
+                "document.body.innerText.includes('still going')", timeout=seconds(20) * 1000
             )
             text = await page.inner_text("#captions")
             assert "after the restart" in text and "before the restart" not in text
@@ -162,7 +165,9 @@ async def test_url_parameters_choose_language_lines_and_style() -> None:
             f"{sink.url}/overlay?fade=0&lang=es&show=both&size=20&color=ffcc00&align=left"
         )
         await feed.send(caption(0, "good morning"))
-        await feed.send(caption(0, "buenos días", lang="es", source="good morning"))
+        await feed.send(
+            caption(0, "buenos días", lang="es", source="good morning", role=Role.TRANSLATION)
+        )
         await feed.send(caption(1, "only the source so far"))
         await page.wait_for_function("document.querySelectorAll('.caption').length === 2")
         await page.wait_for_function(
@@ -176,6 +181,29 @@ async def test_url_parameters_choose_language_lines_and_style() -> None:
             " getComputedStyle(document.querySelector('.text')).color]; })()"
         )
         assert style == ["20px", "left", "rgb(255, 204, 0)"]
+
+
+async def test_after_a_reconnect_a_translation_showing_the_spoken_text_is_not_the_source() -> None:
+    async with overlay_server() as (sink, feed), chromium() as browser:
+        page = await browser.new_page(bypass_csp=True)
+        await page.goto(f"{sink.url}/overlay?fade=0&lang=de&show=both")
+        await feed.send(caption(0, "good morning"))
+        # The German line was late, so it shows the spoken text for now.
+        await feed.send(caption(0, "good morning", lang="de", final=False, role=Role.TRANSLATION))
+        await page.wait_for_selector("#caption-0 .translation")
+        langs = (
+            "[...document.querySelectorAll('#caption-0 .text')]"
+            ".map(e => e.lang || e.parentNode.lang)"
+        )
+        assert await page.evaluate(langs) == ["en", "de"]
+        # The server restarts the feed: the page reconnects and rebuilds from a snapshot,
+        # in which the German line comes first.
+        for client in list(sink.clients):
+            await client.connection.close(1012, "restart")
+        await feed.send(caption(1, "after the reconnect"))
+        await page.wait_for_selector("#caption-1")
+        assert await page.evaluate(langs) == ["en", "de"]
+        assert await page.inner_text("#caption-0 .text:not(.translation)") == "good morning"
 
 
 async def test_partial_shows_lighter_and_its_stable_words_stay_put() -> None:

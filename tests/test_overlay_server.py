@@ -12,8 +12,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.overlay_helpers import caption, http_get, overlay_server
-from web.book import CaptionBook
+from canvascap.web.book import CaptionBook
+from canvascap.web.testing import overlay_server
+from tests.overlay_helpers import caption, http_get
+from tests.timing import seconds
 
 
 def feed_url(sink, token: str | None = None) -> str:
@@ -28,7 +30,7 @@ async def test_snapshot_then_one_message_per_revision() -> None:
         await asyncio.sleep(0.05)
         async with connect(feed_url(sink)) as client:
             snapshot = json.loads(await client.recv())
-            assert snapshot["v"] == 1 and snapshot["type"] == "snapshot"
+            assert snapshot["v"] == 2 and snapshot["type"] == "snapshot"
             assert snapshot["session"] == "s1"
             assert [(c["id"], c["final"]) for c in snapshot["captions"]] == [(0, True), (1, False)]
             await feed.send(caption(1, "open part grows", rev=1, final=False, stable_chars=9))
@@ -42,9 +44,19 @@ async def test_snapshot_then_one_message_per_revision() -> None:
                 "text": "open part grows",
                 "stable_chars": 9,
                 "lang": "en",
+                "role": "spoken",
                 "source": "open part grows",
             }
             assert {"start_s", "end_s"} <= message.keys()
+
+
+async def test_a_client_that_asks_for_another_protocol_version_is_told_which_to_use() -> None:
+    async with overlay_server() as (sink, _):
+        async with connect(feed_url(sink) + "?v=1") as client:
+            with pytest.raises(ConnectionClosed) as closed:
+                await client.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    assert "version 2" in closed.value.rcvd.reason and "reload" in closed.value.rcvd.reason
 
 
 def test_book_keeps_recent_finals_and_open_partials_and_ignores_stale_revisions() -> None:
@@ -145,13 +157,16 @@ async def test_a_misbehaving_client_is_closed_alone(bad) -> None:
             await evil.send(bad)
             with pytest.raises(ConnectionClosed) as closed:
                 while True:
-                    await asyncio.wait_for(evil.recv(), 5)
+                    await asyncio.wait_for(evil.recv(), seconds(5))
             assert closed.value.rcvd.code in (1003, 1009)
             await feed.send(caption(0, "still flowing"))
-            assert json.loads(await asyncio.wait_for(good.recv(), 5))["text"] == "still flowing"
+            assert (
+                json.loads(await asyncio.wait_for(good.recv(), seconds(5)))["text"]
+                == "still flowing"
+            )
             await good.send(json.dumps({"type": "ping"}))  # a valid message is fine
             await feed.send(caption(1, "and more"))
-            assert json.loads(await asyncio.wait_for(good.recv(), 5))["text"] == "and more"
+            assert json.loads(await asyncio.wait_for(good.recv(), seconds(5)))["text"] == "and more"
 
 
 async def _stalled_client(sink) -> socket.socket:
@@ -198,7 +213,7 @@ async def _fan_out_latencies(stalled: bool, clients: int = 50, finals: int = 200
             sent[cid] = item.origin_ns
             await feed.send(item)
             await asyncio.sleep(0.005)
-        await asyncio.wait_for(asyncio.gather(*listeners), 60)
+        await asyncio.wait_for(asyncio.gather(*listeners), seconds(60))
         dropped = sink.ctx.metrics.counters["overlay.clients_dropped"]
         for client in healthy:
             await client.close()

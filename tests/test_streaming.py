@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import pytest
 
-from pipeline.testing import caption_file
+from canvascap.testing import caption_file
 
 
 @pytest.mark.slow
@@ -40,8 +40,9 @@ async def test_partials_precede_finals_and_stable_words_never_change(data_dir) -
 @pytest.mark.slow
 async def test_low_latency_preset_makes_words_final_while_the_sentence_goes_on(data_dir) -> None:
     clip = data_dir / "en" / "ljspeech" / "LJ001-0014.wav"  # one 10 s sentence
-    tap, pipeline = await caption_file(str(clip), realtime=True, config="low-latency")
-    started_ns = pipeline.nodes[0].stage.started_ns
+    tap, ctx = await caption_file(str(clip), realtime=True, config="low-latency")
+    started_ns = ctx.report.audio_started_ns
+    assert started_ns is not None, "the file source reports when audio started"
     finals = [s for s in tap.seen if s.caption.final and s.caption.text]
     assert len(finals) >= 3, "the sentence becomes final in pieces"
     assert finals[0].at_ns - started_ns < 5e9, "the first piece is final mid-sentence"
@@ -55,7 +56,7 @@ async def test_low_latency_preset_makes_words_final_while_the_sentence_goes_on(d
 def test_whisper_tells_how_sure_it_is_of_each_word_of_a_partial(data_dir) -> None:
     from faster_whisper import decode_audio
 
-    from stages.asr_faster_whisper import FasterWhisperOptions, FasterWhisperTranscriber
+    from canvascap.stages.asr_faster_whisper import FasterWhisperOptions, FasterWhisperTranscriber
 
     audio = decode_audio(str(data_dir / "en" / "jfk.flac"))[: 16_000 * 6]
     options = FasterWhisperOptions(cpu_threads=1, commit_confidence=0.5)

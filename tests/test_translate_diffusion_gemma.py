@@ -13,11 +13,12 @@ import time
 
 import pytest
 
-from pipeline.stage import Context
-from pipeline.testing import run_stage
-from pipeline.types import Caption
-from stages.llm_transformers import TransformersBackend, _DraftStreamer
-from stages.translate import Completion, TranslateOptions, TranslateStage
+from canvascap.pipeline.stage import Context
+from canvascap.pipeline.testing import run_stage
+from canvascap.pipeline.types import Caption
+from canvascap.stages.llm_backend import Completion
+from canvascap.stages.llm_transformers import TransformersBackend, _DraftStreamer
+from canvascap.stages.translate import TranslateOptions, TranslateStage
 from tests.conftest import DATA
 from tests.tiny_diffusion_gemma import build
 

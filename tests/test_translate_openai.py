@@ -11,12 +11,13 @@ import time
 
 import pytest
 
-from pipeline.channel import Channel, Policy
-from pipeline.stage import Context
-from pipeline.testing import run_stage
-from pipeline.types import Caption
-from stages.translate import TranslateOptions, TranslateStage
+from canvascap.pipeline.channel import Channel, Policy
+from canvascap.pipeline.stage import Context
+from canvascap.pipeline.testing import run_stage
+from canvascap.pipeline.types import Caption
+from canvascap.stages.translate import TranslateOptions, TranslateStage
 from tests.fake_vllm import FakeVllm
+from tests.timing import seconds
 
 
 def final(cid: int, text: str, lang: str = "en", rev: int = 2) -> Caption:
@@ -134,7 +135,7 @@ async def test_stage_recovers_when_the_server_comes_back() -> None:
         await asyncio.sleep(1.0)  # back-off passes
         await inbox.send(final(1, "after the fix"))
         inbox.close()
-        await asyncio.wait_for(running, 20)
+        await asyncio.wait_for(running, seconds(20))
         outbox.close()
         got = lines([c async for c in outbox])
     assert got[(0, "es")] == "while broken"
@@ -153,7 +154,7 @@ async def test_partials_are_translated_when_the_stage_is_idle() -> None:
         await asyncio.sleep(0.5)
         await inbox.send(final(0, "hello world", rev=1))
         inbox.close()
-        await asyncio.wait_for(running, 20)
+        await asyncio.wait_for(running, seconds(20))
         outbox.close()
         spanish = [c async for c in outbox if c.lang == "es"]
     assert (False, "[es] hello wor") in [(c.final, c.text) for c in spanish]
@@ -187,7 +188,7 @@ async def test_glossary_terms_reach_the_model(tmp_path) -> None:
 
 
 def test_a_broken_glossary_is_named(tmp_path) -> None:
-    from pipeline.errors import UserError
+    from canvascap.pipeline.errors import UserError
 
     broken = tmp_path / "terms.yaml"
     broken.write_text("words: [a]\n")

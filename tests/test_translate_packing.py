@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stages.translate_packing import Glossary, Job, build_prompt, pack, parse_lines
+from canvascap.stages.translate_packing import Glossary, Job, build_prompt, pack, parse_lines
 from tests.conftest import DATA
 
 LANG_FILES = {"es": "spa", "de": "deu", "ja": "jpn"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from pipeline.types import Caption
+from canvascap.pipeline.types import Caption
 
 __all__ = ["CaptionBook"]
 

@@ -9,13 +9,17 @@ caption revision. Every message is a whole replacement for one caption line, key
 * a snapshot with a different ``session`` than the one held means a new session:
   forget everything and start from the snapshot.
 
-Version 1 messages::
+Version 2 messages::
 
-    {"v": 1, "type": "snapshot", "session": "...", "captions": [<caption>, ...]}
-    {"v": 1, "type": "caption", "id": 7, "rev": 3, "final": false, "text": "...",
-     "source": "...", "lang": "en", "start_s": 12.4, "end_s": 15.1, "stable_chars": 18,
-     "utterance": 4, "continues_word": false}
+    {"v": 2, "type": "snapshot", "session": "...", "captions": [<caption>, ...]}
+    {"v": 2, "type": "caption", "id": 7, "rev": 3, "final": false, "text": "...",
+     "source": "...", "lang": "en", "role": "spoken", "start_s": 12.4, "end_s": 15.1,
+     "stable_chars": 18, "utterance": 4, "continues_word": false}
 
+``role`` says what the line is: ``spoken`` (the recognised words), ``cleaned`` (the
+spoken line cleaned up; it replaces the spoken revisions under the same key) or
+``translation`` (into ``lang``; until the translation arrives its text may be the
+spoken text). Displays choose lines by role, never by comparing texts or languages.
 ``text`` is what to show in ``lang``; ``source`` is the recognised text in the spoken
 language (the same as ``text`` when nothing translated it); ``stable_chars`` is the
 length of the prefix of ``text`` that later revisions keep unchanged; ``start_s`` and
@@ -24,6 +28,12 @@ sent as finals while the person was still speaking come as several captions of o
 utterance, to be shown one after another on the same line (-1: show on its own).
 ``continues_word`` marks a piece whose text starts with the rest of the previous
 piece's last word ("just" sent, then "ly be considered"): show it without a space.
+
+Versions: 2 added ``role`` to version 1. A client reads the ``v`` of every message and
+ignores messages of a version it does not know; canvascap's own pages reload
+themselves to get the matching code. A client that asks for another version
+(``/ws?v=1``) is refused with close code 4400 and a reason saying which version this
+server speaks.
 """
 
 from __future__ import annotations
@@ -32,11 +42,19 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from pipeline.types import Caption
+from canvascap.pipeline.types import Caption
 
-__all__ = ["PROTOCOL_VERSION", "caption_fields", "encode_caption", "encode_snapshot"]
+__all__ = [
+    "PROTOCOL_VERSION",
+    "UNSUPPORTED_VERSION",
+    "caption_fields",
+    "encode_caption",
+    "encode_snapshot",
+]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+UNSUPPORTED_VERSION = 4400
+"""Close code for a client that asked for a protocol version this server does not speak."""
 
 
 def caption_fields(caption: Caption) -> dict[str, Any]:
@@ -48,6 +66,7 @@ def caption_fields(caption: Caption) -> dict[str, Any]:
         "text": caption.text,
         "source": caption.source,
         "lang": caption.lang,
+        "role": str(caption.role),
         "start_s": round(caption.start_s, 3),
         "end_s": round(caption.end_s, 3),
         "stable_chars": caption.stable_chars,

@@ -26,7 +26,6 @@ import ipaddress
 import json
 import logging
 import secrets
-import time
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,12 +37,17 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from pipeline.channel import Channel, Closed, Full, Policy, Receiver, Sender
-from pipeline.errors import UserError
-from pipeline.stage import Context
-from pipeline.types import Caption
-from web.book import CaptionBook
-from web.protocol import encode_caption, encode_snapshot
+from canvascap.pipeline.channel import Channel, Closed, Full, Policy, Receiver, Sender
+from canvascap.pipeline.errors import UserError
+from canvascap.pipeline.stage import Context
+from canvascap.pipeline.types import Caption
+from canvascap.web.book import CaptionBook
+from canvascap.web.protocol import (
+    PROTOCOL_VERSION,
+    UNSUPPORTED_VERSION,
+    encode_caption,
+    encode_snapshot,
+)
 
 __all__ = ["OverlaySink"]
 
@@ -123,7 +127,7 @@ class OverlaySink:
             path: (file.read_bytes(), _CONTENT_TYPES[file.suffix]) for path, file in routes.items()
         }
         self._closing: set[asyncio.Task[None]] = set()
-        self._started = time.monotonic()
+        self._started_ns = ctx.clock.now_ns()
         self.port: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -144,20 +148,27 @@ class OverlaySink:
                 f"{error.strerror}; choose another with --port (or --set overlay.port=0)"
             ) from None
         self.port = self._server.sockets[0].getsockname()[1]
+        report = self.ctx.report
+        report.urls["overlay"] = self.page_url("/overlay")
+        report.urls["control"] = self.page_url("/")
+        report.urls["feed"] = self.page_url("/ws", scheme="ws")
 
     @property
     def url(self) -> str:
-        """Base URL of the control page."""
+        """Base URL of this server, without the token."""
+        return self._base_url("http")
+
+    def page_url(self, path: str, scheme: str = "http") -> str:
+        """URL of a page on this server, with the token when one is needed."""
+        suffix = f"?token={self.token}" if self.token else ""
+        return f"{self._base_url(scheme)}{path}{suffix}"
+
+    def _base_url(self, scheme: str) -> str:
         host = self.options.host
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         if ":" in shown:
             shown = f"[{shown}]"
-        return f"http://{shown}:{self.port}"
-
-    def page_url(self, path: str) -> str:
-        """URL of a page, with the token when one is needed."""
-        suffix = f"?token={self.token}" if self.token else ""
-        return f"{self.url}{path}{suffix}"
+        return f"{scheme}://{shown}:{self.port}"
 
     async def run(self, inbox: Receiver[Caption], outbox: Sender[Any]) -> None:
         """Apply each revision to the book and queue it for every client."""
@@ -187,7 +198,7 @@ class OverlaySink:
         return {
             "status": "ok",
             "session": self.ctx.session,
-            "uptime_s": round(time.monotonic() - self._started, 1),
+            "uptime_s": round((self.ctx.clock.now_ns() - self._started_ns) / 1e9, 1),
             "clients": len(self.clients),
             **self.ctx.metrics.snapshot(),
         }
@@ -230,6 +241,15 @@ class OverlaySink:
 
     # -- WebSocket feed --------------------------------------------------------------
     async def _handle(self, connection: ServerConnection) -> None:
+        request = connection.request
+        asked = parse_qs(urlsplit(request.path).query).get("v") if request else None
+        if asked and asked[0] != str(PROTOCOL_VERSION):
+            await connection.close(
+                UNSUPPORTED_VERSION,
+                f"this server speaks feed protocol version {PROTOCOL_VERSION}, not "
+                f"{asked[0][:8]}: reload the page or update the client",
+            )
+            return
         client = _Client(connection, self.options.client_queue)
         self.clients.add(client)
         relay = asyncio.create_task(self._relay(client))

@@ -2,6 +2,30 @@
 // canvascap caption feed client, shared by the overlay and the control page.
 // Applies the protocol's client rule (web/protocol.py) and reconnects with backoff.
 
+const FEED_VERSION = 2;
+
+/** A message in this page's protocol version, or null to ignore it. */
+function upgrade(message) {
+  if (message.v === FEED_VERSION) return message;
+  if (message.v > FEED_VERSION) {
+    // The server was updated while this page stayed open: fetch the matching code,
+    // at most once a minute so a misconfigured server cannot loop the page.
+    const last = Number(sessionStorage.getItem("canvascap-reloaded") || 0);
+    if (Date.now() - last > 60000) {
+      sessionStorage.setItem("canvascap-reloaded", String(Date.now()));
+      location.reload();
+    }
+    return null;
+  }
+  if (message.v === 1) {
+    // Version 1 had no roles: a line whose text is its source was the spoken one.
+    const withRole = (c) => ({ ...c, role: c.text === c.source ? "spoken" : "translation" });
+    if (message.type === "caption") return withRole(message);
+    if (message.type === "snapshot") return { ...message, captions: message.captions.map(withRole) };
+  }
+  return null;
+}
+
 class CaptionStore {
   constructor() {
     this.session = null;
@@ -59,11 +83,11 @@ function openFeed(store, { onChange, onStatus }) {
     socket.onmessage = (event) => {
       let message;
       try {
-        message = JSON.parse(event.data);
+        message = upgrade(JSON.parse(event.data));
       } catch {
         return;
       }
-      if (message.v !== 1) return;
+      if (!message) return;
       if (message.type === "snapshot") {
         store.load(message);
         onChange(null);

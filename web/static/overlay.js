@@ -40,9 +40,9 @@ function setStyle() {
   }
 }
 
-/** The source line of a caption id: the one that is not a translation. */
+/** The spoken line of a caption id (raw or cleaned): the one that is not a translation. */
 function sourceLine(lines) {
-  for (const caption of lines.values()) if (caption.text === caption.source) return caption;
+  for (const caption of lines.values()) if (caption.role !== "translation") return caption;
   return lines.values().next().value;
 }
 
@@ -98,7 +98,7 @@ function render() {
       text = block.appendChild(document.createElement("span"));
       text.className = "text";
     }
-    fill(text, primary, primary === source ? primary.source : primary.text);
+    fill(text, primary, primary.text);
     let second = block.querySelector(".translation");
     if (show === "both" && translated) {
       if (!second) {

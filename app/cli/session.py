@@ -7,7 +7,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from pipeline.runner import Pipeline
+from canvascap.pipeline.runner import Pipeline
 
 __all__ = ["run_session"]
 

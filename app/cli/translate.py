@@ -8,11 +8,12 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from pipeline.config import PipelineConfig
-from pipeline.errors import UserError
+from canvascap.pipeline.config import PipelineConfig
+from canvascap.pipeline.errors import UserError
 
 if TYPE_CHECKING:
-    from stages.translate import LlmBackend, TranslateOptions
+    from canvascap.stages.llm_backend import LlmBackend
+    from canvascap.stages.translate import TranslateOptions
 
 __all__ = ["add_llm_options", "add_translate_options", "llm_check", "translate_overrides"]
 
@@ -131,8 +132,8 @@ async def _start(backend: LlmBackend, options: TranslateOptions) -> None:
 
 def llm_check(args: argparse.Namespace) -> int:
     """Send one packed request to the configured backend and report what came back."""
-    from stages.translate import TranslateOptions, make_backend
-    from stages.translate_packing import Job, build_prompt, parse_lines
+    from canvascap.stages.translate import TranslateOptions, make_backend
+    from canvascap.stages.translate_packing import Job, build_prompt, parse_lines
 
     options = TranslateOptions(
         **{"targets": _targets(args) or ["es", "de"], **_backend_options(args)}
@@ -177,8 +178,8 @@ def bench_translate(args: argparse.Namespace) -> int:
     """``canvascap bench translate``: per-request latency and lines per canvas."""
     import statistics
 
-    from stages.translate import TranslateOptions, make_backend
-    from stages.translate_packing import Job, build_prompt, pack, parse_lines
+    from canvascap.stages.translate import TranslateOptions, make_backend
+    from canvascap.stages.translate_packing import Job, build_prompt, pack, parse_lines
 
     options = TranslateOptions(
         **{"targets": _targets(args) or ["es", "de"], **_backend_options(args)}

@@ -1,0 +1,168 @@
+"""What each sub-command does: wire a preset into a session, run it, report."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from canvascap.cli.parser import FORMATS
+from canvascap.cli.session import run_session
+from canvascap.cli.translate import translate_overrides
+from canvascap.pipeline import formats
+from canvascap.pipeline.config import PipelineConfig, load_config
+from canvascap.pipeline.errors import UserError
+from canvascap.pipeline.runner import Pipeline
+from canvascap.pipeline.stage import Context
+from canvascap.pipeline.types import Caption
+from canvascap.presets import demo_clip, file_source_overrides
+
+__all__ = ["bench", "devices", "run", "transcribe"]
+
+RENDERERS: dict[str, Callable[[Iterable[Caption]], str]] = {
+    "txt": formats.to_text,
+    "srt": formats.to_srt,
+    "vtt": formats.to_vtt,
+    "json": formats.to_json,
+}
+
+# What ``canvascap bench`` needs beyond a plain install: checked before any audio flows.
+_BENCH_MODULES = ("jiwer", "whisper_normalizer", "matplotlib")
+
+
+def say(message: str) -> None:
+    """One status line on stderr, prefixed so it reads apart from captions."""
+    print(f"canvascap: {message}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``run`` and ``demo``: live captions from the microphone or a file."""
+    input_path = str(demo_clip()) if args.command == "demo" else args.input
+    overrides: list[str] = []
+    if input_path:
+        realtime = True if args.command == "demo" or args.realtime is None else args.realtime
+        overrides += file_source_overrides(input_path, realtime)
+    elif getattr(args, "device", None) is not None:
+        overrides.append(f"stages.source.options.device={json.dumps(args.device)}")
+    if args.out:
+        overrides.append(f"sinks.transcript.options.out_dir={json.dumps(args.out)}")
+    for flag in ("host", "port"):
+        if getattr(args, flag) is not None:
+            overrides.append(f"sinks.overlay.options.{flag}={json.dumps(getattr(args, flag))}")
+    overrides += _model_overrides(args)
+    overrides += translate_overrides(args, load_config(args.config, overrides))
+    config = load_config(args.config, overrides + args.overrides)
+    if args.no_overlay:
+        sinks = {k: v for k, v in config.sinks.items() if v.use != "sink.overlay"}
+        config = config.model_copy(update={"sinks": sinks})
+    ctx = Context(session=_session_name(args, input_path))
+    pipeline = Pipeline.build(config, ctx)
+    urls = ctx.report.urls
+
+    def ready() -> None:
+        if "overlay" in urls:
+            say(f"overlay {urls['overlay']} (OBS browser source); control page {urls['control']}")
+        say(f"captioning {input_path or 'the microphone'}; Ctrl-C stops")
+
+    status = run_session(
+        pipeline,
+        on_ready=ready,
+        on_stop=lambda: say("stopping after the last words (Ctrl-C again to quit now)"),
+    )
+    written = [str(path) for path in ctx.report.files if path.exists()]
+    if written:
+        say(f"transcript: {', '.join(written)}")
+    return status
+
+
+def transcribe(args: argparse.Namespace) -> int:
+    """``transcribe``: a whole file as fast as possible, to stdout or a file."""
+    from canvascap.stages.collect import CollectSink
+
+    fmt = args.format or (Path(args.output).suffix.lstrip(".") if args.output else "txt")
+    if fmt not in FORMATS:
+        raise UserError(
+            f"unknown output format '{fmt}': use --format with one of {', '.join(FORMATS)}"
+        )
+    # A file is transcribed for the record, not live: Whisper's full window with
+    # timestamp tokens, and every word timed.
+    overrides = file_source_overrides(args.file, realtime=False) + [
+        "vad.partial_every_ms=0",
+        "asr.short_context=off",
+        "asr.word_timestamps=true",
+    ]
+    config = load_config(args.config, overrides + _model_overrides(args) + args.overrides)
+    config = PipelineConfig.model_validate({**config.model_dump(), "sinks": {}})
+    ctx = Context(session=_session_name(args, args.file))
+    collector = CollectSink(CollectSink.Options(progress=sys.stderr.isatty()), ctx)
+    status = run_session(Pipeline.build(config, ctx, extra_sinks={"collect": collector}))
+    text = RENDERERS[fmt](collector.finals)
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise UserError(f"cannot write {args.output}: {error.strerror}") from None
+    else:
+        sys.stdout.write(text)
+    return status
+
+
+def devices() -> int:
+    """``devices``: list capture devices, the default one marked."""
+    from canvascap.stages.mic import NO_DEVICE, list_input_devices
+
+    found = list_input_devices()
+    if not found:
+        raise UserError(NO_DEVICE)
+    for device in found:
+        mark = "*" if device.is_default else " "
+        print(
+            f"{mark} {device.index:3d}  {device.name}  ({device.channels} ch, "
+            f"{device.default_samplerate:.0f} Hz)"
+        )
+    return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    """``bench``: stream a manifest's speech through the pipeline and measure it."""
+    if not args.manifest:
+        raise UserError("bench needs --manifest FILE (e.g. ../shared/data/manifest.tsv)")
+    missing = [name for name in _BENCH_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"bench needs {', '.join(missing)}: pip install 'canvascap[bench]'")
+    from canvascap.bench.stream import run_bench
+
+    report = run_bench(
+        Path(args.manifest),
+        Path(args.report),
+        model=args.model,
+        lang=args.lang,
+        gap_s=args.gap_s,
+        nonspeech=not args.no_nonspeech,
+        overrides=args.overrides,
+        config=args.config,
+        runs=args.runs,
+    )
+    print(json.dumps(report, indent=2))
+    say(f"report written to {args.report}/")
+    return 0
+
+
+def _model_overrides(args: argparse.Namespace) -> list[str]:
+    overrides = []
+    for flag, key in (("model", "model"), ("lang", "language"), ("task", "task")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(f"asr.{key}={json.dumps(value)}")
+    return overrides
+
+
+def _session_name(args: argparse.Namespace, input_path: str | None) -> str:
+    if getattr(args, "session", None):
+        return str(args.session)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{Path(input_path).stem}" if input_path else stamp

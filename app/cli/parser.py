@@ -1,0 +1,225 @@
+"""The ``canvascap`` command line: one sub-command per job, and the flags they share."""
+
+from __future__ import annotations
+
+import argparse
+
+from canvascap import __version__
+from canvascap.cli.translate import add_llm_options, add_translate_options
+
+__all__ = ["FORMATS", "build_parser"]
+
+FORMATS = ("txt", "srt", "vtt", "json")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one sub-command per job."""
+    parser = argparse.ArgumentParser(
+        prog="canvascap",
+        description="Real-time captions from a microphone, system audio or a file.",
+    )
+    parser.add_argument("--version", action="version", version=f"canvascap {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="live captions from the microphone or a file",
+        description="Caption live audio from the microphone (default) or a file, show the "
+        "captions in the terminal, and write a transcript. Ctrl-C stops after the last "
+        "words; a second Ctrl-C quits at once.",
+    )
+    run.add_argument(
+        "--input", metavar="FILE", help="caption this audio/video file instead of the microphone"
+    )
+    run.add_argument(
+        "--device",
+        metavar="NAME|INDEX",
+        help="input device by index or part of its name (see 'canvascap devices')",
+    )
+    run.add_argument(
+        "--realtime",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --input, play the file at 1x speed as if live (default: on)",
+    )
+    add_session_options(run)
+    add_model_options(run)
+    add_translate_options(run)
+
+    demo = commands.add_parser(
+        "demo",
+        help="live captions of a bundled speech clip (no microphone needed)",
+        description="Caption a bundled public-domain recording (JFK, 1961) in real time, "
+        "exactly as 'canvascap run --input' would.",
+    )
+    add_session_options(demo)
+    add_model_options(demo)
+    add_translate_options(demo)
+
+    transcribe = commands.add_parser(
+        "transcribe",
+        help="transcribe a whole file as fast as possible",
+        description="Transcribe a whole audio or video file. Progress goes to stderr; the "
+        "transcript goes to stdout, or to a file with -o.",
+    )
+    transcribe.add_argument("file", metavar="FILE", help="audio or video file")
+    transcribe.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="output format (default: from the -o suffix, else txt)",
+    )
+    transcribe.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
+    add_model_options(transcribe)
+
+    llm = commands.add_parser(
+        "llm",
+        help="check the translation backend",
+        description="Tools for the DiffusionGemma translation backend.",
+    )
+    llm_commands = llm.add_subparsers(dest="llm_command", required=True, metavar="COMMAND")
+    check = llm_commands.add_parser(
+        "check",
+        help="send one packed request and report latency and lines",
+        description="Connect to the backend, send one packed request (two captions x the "
+        "target languages), and report latency, lines returned and lines missing.",
+    )
+    check.add_argument("--translate", metavar="LANGS", help="target languages (default: es,de)")
+    add_llm_options(check)
+    check.add_argument("-v", "--verbose", action="store_true", help="log details")
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure latency, accuracy, phantom captions and cost",
+        description="Stream a manifest's speech at 1x through the whole pipeline with a feed "
+        "client connected, time every word (first partial, final), score WER against the "
+        "references and an offline pass, count captions on non-speech, and write "
+        "report.json, report.md and latency.png. 'bench translate' measures the LLM backend.",
+    )
+    bench.add_argument(
+        "--manifest",
+        metavar="FILE",
+        help="TSV with path, kind, lang, reference columns (e.g. ../shared/data/manifest.tsv)",
+    )
+    bench.add_argument(
+        "--report",
+        metavar="DIR",
+        default="bench-report",
+        help="where to write the report (default: ./bench-report)",
+    )
+    bench.add_argument(
+        "--config", metavar="PRESET", help="preset name or YAML file to measure (default: default)"
+    )
+    bench.add_argument("--model", default="tiny.en", help="Whisper model (default: tiny.en)")
+    bench.add_argument("--lang", default="en", help="language of the speech clips to use")
+    bench.add_argument("--gap-s", type=float, default=1.5, help="silence + noise between clips")
+    bench.add_argument("--no-nonspeech", action="store_true", help="skip the phantom test")
+    bench.add_argument(
+        "--runs",
+        type=_positive_int,
+        default=1,
+        help="passes over the speech, each with other noise between the clips and another "
+        "start offset; figures are medians over them (default: 1)",
+    )
+    bench.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="pipeline settings to measure",
+    )
+    bench.add_argument("-v", "--verbose", action="store_true", help="log details")
+    bench_commands = bench.add_subparsers(dest="bench_command", metavar="WHAT")
+    translate_bench = bench_commands.add_parser(
+        "translate",
+        help="per-request latency and lines per canvas of the LLM backend",
+        description="Send packed translation requests to the backend and report the median "
+        "and p90 request latency and how many lines each canvas carried.",
+    )
+    translate_bench.add_argument("--requests", type=int, default=10, help="how many (10)")
+    translate_bench.add_argument(
+        "--sentences", metavar="FILE", help="English sentences to translate, one a line"
+    )
+    translate_bench.add_argument(
+        "--translate", metavar="LANGS", help="target languages (default: es,de)"
+    )
+    add_llm_options(translate_bench)
+    translate_bench.add_argument("-v", "--verbose", action="store_true", help="log details")
+
+    commands.add_parser(
+        "devices",
+        help="list audio input devices",
+        description="List audio input devices; '*' marks the default.",
+    )
+    return parser
+
+
+def add_session_options(parser: argparse.ArgumentParser) -> None:
+    """``--host``, ``--port``, ``--no-overlay``, ``--out``, ``--session``."""
+    parser.add_argument(
+        "--host",
+        metavar="ADDR",
+        help="overlay server address (default: 127.0.0.1; any other address requires a token)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        metavar="PORT",
+        help="overlay server port (default: 8765; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--no-overlay", action="store_true", help="do not serve the browser overlay"
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", help="folder for transcripts (default: ./transcripts)"
+    )
+    parser.add_argument(
+        "--session", metavar="NAME", help="transcript file name (default: date and time)"
+    )
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--lang``, ``--task``, ``--config``, ``--set``, ``--verbose``."""
+    parser.add_argument(
+        "--model",
+        metavar="NAME|PATH",
+        help="Whisper model: tiny.en or base (built in, offline), any faster-whisper "
+        "model name (downloaded on first use), or a CTranslate2 model folder",
+    )
+    parser.add_argument(
+        "--lang",
+        metavar="auto|CODE",
+        help="spoken language, e.g. en, es, de; 'auto' detects it per utterance "
+        "(non-English needs a multilingual model such as base)",
+    )
+    parser.add_argument(
+        "--task",
+        choices=("transcribe", "translate"),
+        help="'translate' gives Whisper's own translation of the speech into English "
+        "(needs a multilingual model such as base)",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="a YAML preset (default: the built-in default.yaml)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any preset value, e.g. --set asr.beam_size=3 or "
+        "--set vad.hangover_ms=400 (repeatable)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
+    return value
