@@ -53,6 +53,9 @@ class Pipeline:
         self._tasks: list[asyncio.Task[None]] = []
         self._main: asyncio.Task[Any] | None = None
         self._stopping = False
+        self.stop_reason: str | None = None
+        """Why the session was asked to stop early, if a stage asked."""
+        ctx.on_stop_request = self._stop_requested
 
     @classmethod
     def build(
@@ -131,6 +134,12 @@ class Pipeline:
         if self._tasks:
             self._tasks[0].cancel()
         asyncio.get_running_loop().call_later(self.shutdown_timeout_s, self._timeout)
+
+    def _stop_requested(self, reason: str) -> None:
+        if not self._stopping:
+            self.stop_reason = reason
+            log.info("stopping: %s", reason)
+        self.stop()
 
     def cancel(self) -> None:
         """Hard stop: cancel every stage now; sinks still flush in ``finally``."""

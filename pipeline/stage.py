@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -96,6 +97,13 @@ class Context:
     clock: Clock = field(default_factory=MonotonicClock)
     metrics: Metrics = field(default_factory=Metrics)
     report: SessionReport = field(default_factory=SessionReport)
+    on_stop_request: Callable[[str], None] | None = None
+    """Set by the runner: ends the session gracefully, as a first Ctrl-C does."""
+
+    def request_stop(self, reason: str) -> None:
+        """Ask for a graceful end of the session (e.g. the terminal went away)."""
+        if self.on_stop_request is not None:
+            self.on_stop_request(reason)
 
 
 @runtime_checkable

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.timing import seconds
 
@@ -39,11 +40,12 @@ def canvascap(*args: str, timeout: float = 180, **env: str) -> subprocess.Comple
     )
 
 
-def start_canvascap(*args: str, **env: str) -> subprocess.Popen[str]:
-    """Start ``canvascap ARGS`` in the background (for Ctrl-C tests)."""
+def start_canvascap(*args: str, stdout: Any = subprocess.PIPE, **env: str) -> subprocess.Popen[str]:
+    """Start ``canvascap ARGS`` in the background (for Ctrl-C tests); ``stdout`` may be
+    any file or descriptor, e.g. a pipe nobody reads."""
     return subprocess.Popen(
         _command(args),
-        stdout=subprocess.PIPE,
+        stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
         env=cli_env(**env),

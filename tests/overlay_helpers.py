@@ -35,12 +35,15 @@ def caption(
     )
 
 
-def http_get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, str]:
-    """A raw GET: the path is sent exactly as given, with no normalisation."""
+def http_get(
+    port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, bytes, str]:
+    """A raw request: the path (and any Host header) is sent exactly as given."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=seconds(10))
+    headers = headers or {}
     try:
-        connection.putrequest("GET", path, skip_accept_encoding=True)
-        for name, value in (headers or {}).items():
+        connection.putrequest(method, path, skip_accept_encoding=True, skip_host="Host" in headers)
+        for name, value in headers.items():
             connection.putheader(name, value)
         connection.endheaders()
         response = connection.getresponse()

@@ -43,14 +43,17 @@ def test_transcribe_prints_text_or_writes_the_asked_format(jfk, tmp_path) -> Non
     assert json.loads(as_json.stdout)["captions"][0]["words"]
 
 
-def test_ctrl_c_mid_utterance_still_captions_it_and_completes_files(data_dir, tmp_path) -> None:
+# Ctrl-C, `kill`, and a closing terminal or SSH session (SIGHUP) all end a session the
+# same graceful way.
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_stop_mid_utterance_still_captions_it_and_completes_files(stop, data_dir, tmp_path) -> None:
     clip = data_dir / "en" / "ljspeech" / "LJ001-0014.wav"  # one 10 s sentence
     process = start_canvascap(
         "run", "--input", str(clip), "--out", str(tmp_path), "--session", "cut"
     )
     wait_for_line(process, "captioning")  # the model is loaded, audio flows
     time.sleep(4.5)  # mid-sentence
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     stdout, stderr = process.communicate(timeout=seconds(60))
     assert process.returncode == 0, stderr
     assert "stopping after the last words" in stderr

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.client
 import json
+import resource
+import signal
 import socket
 import statistics
+import subprocess
+import sys
 import time
 
 import pytest
+from pydantic import ValidationError
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from canvascap.web.book import CaptionBook
+from canvascap.web.server import OverlayOptions
 from canvascap.web.testing import overlay_server
+from tests.cli import cli_env, wait_for_line
 from tests.overlay_helpers import caption, http_get
 from tests.timing import seconds
 
@@ -236,3 +245,125 @@ async def test_fifty_clients_one_stalled_all_others_get_every_final_without_dela
     assert baseline["dropped"] == 0
     # The pipeline-side latency does not move (generous bound for a shared 2-core box).
     assert with_stall["p50_ms"] <= baseline["p50_ms"] * 2 + 20, (baseline, with_stall)
+
+
+UPGRADE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+}
+
+
+async def test_a_page_reaching_the_server_through_a_rebound_name_is_refused() -> None:
+    async with overlay_server() as (sink, feed):
+        await feed.send(caption(0, "private meeting"))
+        evil = f"evil.example:{sink.port}"
+        rebound = {"Host": evil, "Origin": f"http://{evil}", **UPGRADE}
+        status, body, _ = await asyncio.to_thread(http_get, sink.port, "/ws", rebound)
+        assert status == 403 and b"private" not in body
+        for path in ("/", "/healthz", "/overlay"):
+            status, *_ = await asyncio.to_thread(http_get, sink.port, path, {"Host": evil})
+            assert status == 403, path
+        for host in ("localhost", "127.0.0.1", "127.0.0.2", "[::1]", "cam.localhost"):
+            headers = {"Host": f"{host}:{sink.port}"}
+            status, *_ = await asyncio.to_thread(http_get, sink.port, "/healthz", headers)
+            assert status == 200, host
+    async with overlay_server(allowed_hosts=["studio.lan"]) as (sink, _):
+        headers = {"Host": f"studio.lan:{sink.port}"}
+        status, *_ = await asyncio.to_thread(http_get, sink.port, "/healthz", headers)
+        assert status == 200
+
+
+async def test_only_get_and_head_are_served_and_head_has_no_body() -> None:
+    async with overlay_server() as (sink, _):
+        for method in ("DELETE", "TRACE", "FOO", "POST", "PUT"):
+            status, body, _ = await asyncio.to_thread(http_get, sink.port, "/", None, method)
+            assert status == 405 and b"<html" not in body, method
+        _, page, _ = await asyncio.to_thread(http_get, sink.port, "/overlay")
+        connection = http.client.HTTPConnection("127.0.0.1", sink.port, timeout=seconds(10))
+        try:
+            await asyncio.to_thread(connection.request, "HEAD", "/overlay")
+            response = await asyncio.to_thread(connection.getresponse)
+            assert response.status == 200
+            assert int(response.getheader("Content-Length")) == len(page)
+            assert await asyncio.to_thread(response.read) == b""
+        finally:
+            connection.close()
+
+
+def test_an_empty_token_is_refused() -> None:
+    for empty in ("", "   "):
+        with pytest.raises(ValidationError, match="an empty token would leave"):
+            OverlayOptions(host="0.0.0.0", token=empty)
+
+
+async def test_viewers_above_the_cap_are_refused_cleanly() -> None:
+    async with overlay_server(max_connections=3) as (sink, feed):
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(3):
+                client = await stack.enter_async_context(connect(feed_url(sink)))
+                assert json.loads(await client.recv())["type"] == "snapshot"
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(feed_url(sink)):
+                    pass
+            assert refused.value.response.status_code == 503
+            status, body, _ = await asyncio.to_thread(http_get, sink.port, "/healthz")
+            assert status == 200 and json.loads(body)["counters"]["overlay.feeds_refused"] == 1
+        # once viewers leave, new ones get in
+        await asyncio.sleep(0.1)
+        async with connect(feed_url(sink)) as client:
+            assert json.loads(await client.recv())["type"] == "snapshot"
+
+
+async def test_four_hundred_viewers_under_a_low_descriptor_limit_neither_crash_nor_flood(
+    jfk, tmp_path
+) -> None:
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    process = await asyncio.to_thread(
+        subprocess.Popen,
+        [
+            sys.executable,
+            "-m",
+            "canvascap",
+            "run",
+            "--input",
+            str(jfk),
+            "--port",
+            "0",
+            "--out",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        preexec_fn=low_limit,
+    )
+    try:
+        line = await asyncio.to_thread(wait_for_line, process, "overlay http://")
+        port = int(line.split("127.0.0.1:")[1].split("/")[0])
+        url = f"ws://127.0.0.1:{port}/ws"
+        outcomes: list[object] = []
+
+        async def viewer() -> None:
+            try:
+                async with connect(url) as client:
+                    await client.recv()
+                    outcomes.append("in")
+                    await asyncio.sleep(2)
+            except InvalidStatus as refused:
+                outcomes.append(refused.response.status_code)
+
+        await asyncio.gather(*(viewer() for _ in range(400)))
+        status, body, _ = await asyncio.to_thread(http_get, port, "/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = await asyncio.to_thread(process.communicate, timeout=seconds(60))
+    print(f"{outcomes.count('in')} viewers in, {outcomes.count(503)} refused")
+    assert 100 <= outcomes.count("in") < 256
+    assert outcomes.count(503) == 400 - outcomes.count("in")
+    assert process.returncode == 0 and len(stderr) < 4000, stderr[-2000:]

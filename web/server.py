@@ -25,13 +25,14 @@ import hmac
 import ipaddress
 import json
 import logging
+import resource
 import secrets
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -79,15 +80,34 @@ class OverlayOptions(BaseModel):
     port: int = Field(8765, ge=0, le=65535)
     """TCP port; 0 picks a free one."""
     token: str | None = None
-    """Access token; generated when the host is not loopback and none is given."""
+    """Access token; generated when the host is not loopback and none is given. An empty
+    token is refused: it would leave a server open to the network unprotected."""
     origins: list[str] | None = None
     """Extra web origins allowed to open the feed (``["*"]`` for any)."""
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host names, besides loopback ones and ``host``, that browsers may use to reach the
+    server (e.g. ``studio.lan``). Any other ``Host`` header is refused, so a web page
+    cannot reach the server through a rebound DNS name."""
+    max_connections: int = Field(0, ge=0)
+    """Feed connections (overlays, control pages, tools) served at once; more are
+    answered 503. 0: as many as the process's file-descriptor limit safely allows (at
+    most 1000)."""
     history: int = Field(20, ge=1)
     """Finals kept for the snapshot sent to new clients."""
     client_queue: int = Field(32, ge=2)
     """Revisions queued per client before it counts as stalled."""
     max_message_bytes: int = Field(4096, ge=64)
     """Largest message a client may send (clients only send small control messages)."""
+
+    @field_validator("token")
+    @classmethod
+    def _token_not_empty(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError(
+                "an empty token would leave the server unprotected: remove the key to have "
+                "one generated, or give a token"
+            )
+        return value
 
 
 class _Client:
@@ -128,6 +148,12 @@ class OverlaySink:
         }
         self._closing: set[asyncio.Task[None]] = set()
         self._started_ns = ctx.clock.now_ns()
+        self._max_connections = options.max_connections or _connections_the_fd_limit_allows()
+        self._hosts = {
+            *_LOOPBACK_NAMES,
+            options.host.lower(),
+            *map(str.lower, options.allowed_hosts),
+        }
         self.port: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -205,13 +231,33 @@ class OverlaySink:
 
     # -- HTTP ------------------------------------------------------------------------
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.method not in ("GET", "HEAD"):
+            return _plain(HTTPStatus.METHOD_NOT_ALLOWED, "only GET and HEAD are served\n")
+        response = self._answer(request)
+        if response is not None and request.method == "HEAD":
+            # The headers of a GET, Content-Length included, and no body.
+            return Response(response.status_code, response.reason_phrase, response.headers, b"")
+        return response
+
+    def _answer(self, request: Request) -> Response | None:
+        """The response to a GET or HEAD, or ``None`` to go on with a feed handshake."""
         url = urlsplit(request.path)
         path = url.path
+        if not self._host_allowed(request.headers.get("Host", "")):
+            self.ctx.metrics.count("overlay.hosts_refused")
+            return _plain(HTTPStatus.FORBIDDEN, "unknown host name\n")
         if path in _PROTECTED and not self._authorized(url.query):
             return _plain(HTTPStatus.UNAUTHORIZED, "a valid ?token= is needed\n")
         if path == "/ws":
+            if request.method != "GET":
+                return _plain(HTTPStatus.METHOD_NOT_ALLOWED, "the feed needs GET\n")
             if not self._origin_allowed(request.headers.get("Origin"), request.headers):
                 return _plain(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+            if self._open_connections() > self._max_connections:
+                # Above the cap a clean refusal, before the process runs out of file
+                # descriptors; browsers retry with back-off.
+                self.ctx.metrics.count("overlay.feeds_refused")
+                return _plain(HTTPStatus.SERVICE_UNAVAILABLE, "too many viewers; retry later\n")
             return None  # go on with the WebSocket handshake
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return _plain(HTTPStatus.NOT_FOUND, "not found\n")
@@ -228,6 +274,23 @@ class OverlaySink:
             return True
         given = parse_qs(query).get("token", [""])[0]
         return hmac.compare_digest(given.encode(), self.token.encode())
+
+    def _open_connections(self) -> int:
+        """Connections open now, this one and those still in their handshake included:
+        each holds a file descriptor."""
+        return len(self._server.handler_tasks) if self._server is not None else 0
+
+    def _host_allowed(self, host: str) -> bool:
+        """Whether the ``Host`` header names this server (DNS rebinding is refused)."""
+        if self.options.host in _WILDCARDS:
+            return True  # reachable under any name, so a token is always required
+        name = urlsplit(f"//{host}").hostname or ""
+        if name in self._hosts or name.endswith(".localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
 
     def _origin_allowed(self, origin: str | None, headers: Headers) -> bool:
         if origin is None:
@@ -294,6 +357,18 @@ def _valid_client_message(message: str | bytes) -> bool:
     except ValueError:
         return False
     return isinstance(parsed, dict) and parsed.get("type") == "ping"
+
+
+_WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def _connections_the_fd_limit_allows() -> int:
+    """Connections that leave room for the session's own files, models and threads."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1000
+    return max(8, min(1000, soft - 64))
 
 
 def _is_loopback(host: str) -> bool:

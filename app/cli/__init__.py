@@ -7,10 +7,10 @@ server into a session, and prints what the session reports. Nothing below it imp
 from __future__ import annotations
 
 import logging
-import sys
 
 from canvascap.cli import commands
 from canvascap.cli.parser import build_parser
+from canvascap.cli.session import say
 from canvascap.cli.translate import bench_translate, llm_check
 from canvascap.pipeline.errors import StageFailed, UserError
 
@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
             return bench_translate(args) if args.bench_command else commands.bench(args)
         return commands.run(args)
     except UserError as error:
-        print(f"canvascap: error: {error}", file=sys.stderr)
+        say(f"error: {error}")
         return 2
     except StageFailed as error:
         log.debug("stage failure", exc_info=error.error)
-        print(f"canvascap: {error}", file=sys.stderr)
+        say(str(error))
         return 1

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from canvascap.cli.parser import FORMATS
-from canvascap.cli.session import run_session
+from canvascap.cli.session import run_session, say
 from canvascap.cli.translate import translate_overrides
 from canvascap.pipeline import formats
 from canvascap.pipeline.config import PipelineConfig, load_config
@@ -32,11 +32,6 @@ RENDERERS: dict[str, Callable[[Iterable[Caption]], str]] = {
 
 # What ``canvascap bench`` needs beyond a plain install: checked before any audio flows.
 _BENCH_MODULES = ("jiwer", "whisper_normalizer", "matplotlib")
-
-
-def say(message: str) -> None:
-    """One status line on stderr, prefixed so it reads apart from captions."""
-    print(f"canvascap: {message}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         on_ready=ready,
         on_stop=lambda: say("stopping after the last words (Ctrl-C again to quit now)"),
     )
+    if pipeline.stop_reason:
+        say(f"stopped: {pipeline.stop_reason}")
     written = [str(path) for path in ctx.report.files if path.exists()]
     if written:
         say(f"transcript: {', '.join(written)}")
