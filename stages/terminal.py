@@ -20,7 +20,7 @@ import os
 import sys
 import threading
 from collections import deque
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
@@ -58,7 +58,7 @@ class TerminalSink:
         self.options = options
         self.ctx = ctx
         self.console = _Console(
-            file=_FdWriter(sys.stdout.fileno()), highlight=False, soft_wrap=True
+            file=cast(IO[str], _FdWriter(sys.stdout.fileno())), highlight=False, soft_wrap=True
         )
         self._screen = _Screen(options.max_backlog)
         self._writer = threading.Thread(target=self._write, name="terminal", daemon=True)
