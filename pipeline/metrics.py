@@ -23,6 +23,9 @@ class Metrics:
     def __init__(self) -> None:
         self.edges: dict[str, Channel[Any]] = {}
         self.counters: Counter[str] = Counter()
+        self.degraded: dict[str, str] = {}
+        """Stages working in a reduced way, and why (e.g. a transcript that cannot be
+        written). Captions flow on; the health endpoint and the control page say so."""
 
     def add_edge(self, channel: Channel[Any]) -> None:
         """Track a channel under its name."""
@@ -31,6 +34,16 @@ class Metrics:
     def count(self, name: str, amount: int = 1) -> None:
         """Add to a named counter, e.g. ``asr.phantoms_rejected``."""
         self.counters[name] += amount
+
+    def degrade(self, stage: str, reason: str) -> bool:
+        """Mark a stage degraded; return whether it was not already."""
+        fresh = stage not in self.degraded
+        self.degraded[stage] = reason
+        return fresh
+
+    def recover(self, stage: str) -> bool:
+        """Clear a stage's degraded mark; return whether it had one."""
+        return self.degraded.pop(stage, None) is not None
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready summary: depth, sent, drops, coalesces and lag per edge."""
@@ -45,4 +58,9 @@ class Metrics:
                 "lag_s_p50": round(statistics.median(lags), 4) if lags else None,
                 "lag_s_max": round(max(lags), 4) if lags else None,
             }
-        return {"edges": edges, "counters": dict(self.counters)}
+        return {
+            "status": "degraded" if self.degraded else "ok",
+            "degraded": dict(self.degraded),
+            "edges": edges,
+            "counters": dict(self.counters),
+        }

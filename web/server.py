@@ -222,7 +222,6 @@ class OverlaySink:
     def health(self) -> dict[str, Any]:
         """What ``/healthz`` returns."""
         return {
-            "status": "ok",
             "session": self.ctx.session,
             "uptime_s": round((self.ctx.clock.now_ns() - self._started_ns) / 1e9, 1),
             "clients": len(self.clients),

@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"stages.source.options.device={json.dumps(args.device)}")
     if args.out:
         overrides.append(f"sinks.transcript.options.out_dir={json.dumps(args.out)}")
+    if args.overwrite:
+        overrides.append("sinks.transcript.options.overwrite=true")
     for flag in ("host", "port"):
         if getattr(args, flag) is not None:
             overrides.append(f"sinks.overlay.options.{flag}={json.dumps(getattr(args, flag))}")

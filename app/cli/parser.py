@@ -177,6 +177,12 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--session", metavar="NAME", help="transcript file name (default: date and time)"
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the transcript of an earlier session of the same name "
+        "(default: write NAME-2, NAME-3, ...)",
+    )
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -100,6 +100,17 @@ async function poll() {
         row.insertCell().textContent = String(cell);
       }
     }
+    // Stages working in a reduced way (a transcript the disk refuses, ...): text only.
+    const alerts = document.getElementById("alerts");
+    const problems = Object.entries(health.degraded || {});
+    alerts.hidden = problems.length === 0;
+    alerts.replaceChildren(
+      ...problems.map(([stage, reason]) => {
+        const item = document.createElement("li");
+        item.textContent = `${stage}: ${reason}`;
+        return item;
+      }),
+    );
     document.getElementById("clients").textContent =
       `${health.clients} overlay client(s), up ${Math.round(health.uptime_s)} s`;
   } catch {
