@@ -15,7 +15,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,6 +71,10 @@ OnDraft = Callable[[str], None]
 class LlmBackend(ABC):
     """A DiffusionGemma runtime: in process, or behind an OpenAI-compatible server."""
 
+    start_has_deadline: ClassVar[bool] = True
+    """Whether ``start`` gives up after ``timeout_s``: yes for a server that should
+    answer at once, no for a model that loads in process for as long as it takes."""
+
     def __init__(self, options: LlmOptions, metrics: Metrics | None = None) -> None:
         self.options = options
         self.metrics = metrics or Metrics()
@@ -81,7 +85,7 @@ class LlmBackend(ABC):
         Raises ``UserError`` for a setting that cannot work, ``BackendError`` otherwise.
         """
         try:
-            async with asyncio.timeout(self.options.timeout_s):
+            async with asyncio.timeout(self.options.timeout_s if self.start_has_deadline else None):
                 await self._start()
         except TimeoutError:
             raise BackendError(f"no answer within {self.options.timeout_s:g} s") from None

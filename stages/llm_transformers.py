@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 class TransformersBackend(LlmBackend):
     """``LlmBackend`` over ``DiffusionGemmaForBlockDiffusion``."""
 
+    start_has_deadline = False  # a 26B model loads for as long as it takes
+
     def __init__(self, options: LlmOptions, metrics: Metrics | None = None) -> None:
         if not options.model:
             raise UserError(
@@ -41,7 +43,9 @@ class TransformersBackend(LlmBackend):
         self._eos: list[int] = []
 
     async def _start(self) -> None:
-        """Load tokenizer and model in the worker thread."""
+        """Load tokenizer and model in the worker thread (once)."""
+        if self.model is not None:
+            return
         await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
 
     def _load(self) -> None:

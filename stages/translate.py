@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -48,6 +48,9 @@ __all__ = ["TranslateOptions", "TranslateStage", "load_glossary", "make_backend"
 
 log = logging.getLogger(__name__)
 
+STARTUP_WAIT_S = 1.0
+"""How long session start-up waits for the backend to say a setting cannot work."""
+
 
 class TranslateOptions(LlmOptions):
     """Options of ``translate.diffusion_gemma``: the backend's, and the stage's own."""
@@ -65,6 +68,9 @@ class TranslateOptions(LlmOptions):
     partials: Literal["off", "idle"] = "idle"
     glossary: str | None = None
     """YAML file: ``keep: [terms]`` and ``translate: {term: {lang: rendering}}``."""
+    drain_s: float = Field(4.0, ge=0)
+    """After the input ends, how long translations may still take; then the lines still
+    waiting are written untranslated, so the session ends on time."""
 
     @field_validator("targets", mode="before")
     @classmethod
@@ -126,11 +132,23 @@ class TranslateStage:
         self._retry_at = 0.0
         self._failures = 0
         self._outbox: Sender[Caption] = _NotRunning()
+        self._starting: asyncio.Task[None] | None = None
+        self._disabled = False
 
     async def prepare(self) -> None:
-        """Start the backend; a server that is down only means captions start untranslated."""
+        """Start the backend without holding up captions.
+
+        A setting that cannot work fails the session at once when the backend says so
+        within a second; a model still loading or a server that does not answer only
+        means that captions start untranslated, and requests wait for the backend.
+        """
+        self._starting = asyncio.create_task(self.backend.start())
+        await asyncio.wait({self._starting}, timeout=STARTUP_WAIT_S)
+        if not self._starting.done():
+            log.info("translation backend still starting; captions flow meanwhile")
+            return
         try:
-            await self.backend.start()
+            self._starting.result()
         except UserError:
             raise
         except Exception as error:  # noqa: BLE001 - any failure to reach a server
@@ -141,7 +159,11 @@ class TranslateStage:
             self._back_off()
 
     async def aclose(self) -> None:
-        """Close the backend."""
+        """Stop a start still running and close the backend."""
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            with contextlib.suppress(BaseException):
+                await self._starting
         await self.backend.aclose()
 
     # -- main loop -------------------------------------------------------------------
@@ -151,10 +173,16 @@ class TranslateStage:
         items = aiter(inbox)
         reading: asyncio.Task[Caption] | None = asyncio.create_task(_next(items))
         request: asyncio.Task[None] | None = None
+        drain_until: float | None = None
         try:
             while reading is not None or request is not None or self.pending:
+                if reading is None and drain_until is None:
+                    drain_until = self._now_s() + self.options.drain_s
+                if drain_until is not None and self._now_s() >= drain_until:
+                    await self._end_of_drain(request)
+                    break
                 waits = {t for t in (reading, request) if t is not None}
-                timeout = self._seconds_to_next_event()
+                timeout = self._seconds_to_next_event(drain_until)
                 if waits:
                     done, _ = await asyncio.wait(
                         waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
@@ -181,7 +209,7 @@ class TranslateStage:
                     with contextlib.suppress(BaseException):
                         await task
 
-    def _seconds_to_next_event(self) -> float | None:
+    def _seconds_to_next_event(self, drain_until: float | None) -> float | None:
         times = [
             self._sources[job.id].origin_ns / 1e9 + self.options.max_lag_s
             for job in self.pending
@@ -189,9 +217,29 @@ class TranslateStage:
         ]
         if self.pending and self._retry_at > self._now_s():
             times.append(self._retry_at)
+        if drain_until is not None:
+            times.append(drain_until)
         if not times:
             return None
         return max(0.01, min(times) - self._now_s())
+
+    async def _end_of_drain(self, request: asyncio.Task[None] | None) -> None:
+        """The input ended ``drain_s`` ago: write what still waits untranslated."""
+        if request is not None and not request.done():
+            request.cancel()
+            with contextlib.suppress(BaseException):
+                await request
+        if self.pending:
+            log.warning(
+                "%d caption(s) still untranslated %.0f s after the input ended; "
+                "written untranslated",
+                len(self.pending),
+                self.options.drain_s,
+            )
+        while self.pending:
+            job = self.pending.popleft()
+            self.ctx.metrics.count("translate.untranslated_at_end")
+            await self._give_up(job, job.langs)
 
     async def _accept(self, caption: Caption) -> None:
         """Forward the recogniser's caption and queue its translation."""
@@ -214,7 +262,9 @@ class TranslateStage:
             langs.insert(0, caption.lang)
         # With cleanup on, the raw text is only a draft of the source line.
         await self._forward(caption, final=not options.cleanup)
-        if langs:
+        if langs and self._disabled:
+            await self._give_up(Job(caption.id, caption.text, caption.lang, langs), langs)
+        elif langs:
             self.pending.append(Job(caption.id, caption.text, caption.lang, langs))
         while len(self.pending) > options.max_pending:
             oldest = self.pending.popleft()
@@ -224,7 +274,7 @@ class TranslateStage:
 
     # -- requests --------------------------------------------------------------------
     def _start_request(self) -> asyncio.Task[None] | None:
-        if self._now_s() < self._retry_at:
+        if self._disabled or self._now_s() < self._retry_at:
             return None
         budget = int(self.options.canvas_tokens * (1 - self.options.headroom))
         if self.pending:
@@ -254,9 +304,13 @@ class TranslateStage:
 
         started = self._now_s()
         try:
+            await self._started()
             completion = await self.backend.complete(
                 prompt, max_tokens=self.options.canvas_tokens, on_draft=on_draft
             )
+        except UserError as error:  # a setting that cannot work, found late
+            await self._disable(str(error), jobs.values())
+            return
         except Exception as error:  # noqa: BLE001 - a broken backend must not stop captions
             log.warning("translation request failed: %s", _why(error))
             self.ctx.metrics.count("translate.request_errors")
@@ -280,6 +334,23 @@ class TranslateStage:
                 self._emit_draft(cid, lang, line, partial)
         if final:
             await self._missed(jobs, missing)
+
+    async def _started(self) -> None:
+        """Wait for the backend to be up, starting it again if the last start failed."""
+        if self._starting is None or (self._starting.done() and self._starting.exception()):
+            self._starting = asyncio.create_task(self.backend.start())
+        # A request cancelled at the end of the session must not cancel a model load.
+        await asyncio.shield(self._starting)
+
+    async def _disable(self, reason: str, jobs: Iterable[Job]) -> None:
+        """Translation cannot work: say so once, and let every line through untranslated."""
+        log.error("translation is off: %s", reason)
+        self.ctx.metrics.degrade(self.name, f"translation off: {reason}")
+        self._disabled = True
+        for job in [*jobs, *self.pending]:
+            await self._give_up(job, job.langs)
+            if job in self.pending:
+                self.pending.remove(job)
 
     async def _missed(self, jobs: dict[int, Job], missing: list[tuple[int, str]]) -> None:
         """Ask once more for missing lines, then show them untranslated."""

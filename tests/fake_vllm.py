@@ -5,7 +5,9 @@ It mimics what a client of vLLM can observe: ``GET /v1/models``; streamed
 ``max_tokens <= 256``); HTTP 400 for the fields vLLM refuses on diffusion models
 (``temperature`` other than 1, ``seed``, ``response_format``, ...). Its "model" answers
 each requested ``id|lang|`` line with a tagged copy of the caption, so tests can check
-the mapping. ``mode`` switches it to slow, garbage, HTTP 500, or missing lines.
+the mapping. ``mode`` switches it to slow, garbage, HTTP 500, missing lines, or a
+connection held open with a byte every half second (``trickle``, on the chat request;
+``trickle_models``, on the model list).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class FakeVllm:
     def __init__(self, port: int = 0) -> None:
         self.mode = "ok"
         self.delay_s = 0.0
+        self.stopping = threading.Event()
         self.requests: list[dict[str, Any]] = []
         self.refused: list[str] = []
         fake = self
@@ -57,6 +60,8 @@ class FakeVllm:
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 if self.path != "/v1/models":
                     return self._send(404, {"error": "not found"})
+                if fake.mode == "trickle_models":
+                    return self._trickle()
                 self._send(200, {"object": "list", "data": [{"id": MODEL}]})
 
             def do_POST(self) -> None:  # noqa: N802
@@ -68,6 +73,8 @@ class FakeVllm:
                     return self._send(400, {"error": {"message": problem}})
                 if fake.mode == "error500":
                     return self._send(500, {"error": {"message": "engine died"}})
+                if fake.mode == "trickle":
+                    return self._trickle()
                 time.sleep(fake.delay_s)
                 prompt = body["messages"][-1]["content"]
                 if fake.mode == "garbage":
@@ -83,6 +90,21 @@ class FakeVllm:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _trickle(self) -> None:
+                """Hold the connection open, sending one byte of nothing every half
+                second: each read gets something, so no per-read timeout ever fires."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                try:
+                    while not fake.stopping.is_set():
+                        self.wfile.write(b"1\r\n\n\r\n")
+                        self.wfile.flush()
+                        fake.stopping.wait(0.5)
+                except OSError:
+                    pass  # the client gave up
 
             def _stream(self, text: str) -> None:
                 self.send_response(200)
@@ -120,5 +142,6 @@ class FakeVllm:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
         self.server.shutdown()
         self.server.server_close()

@@ -194,3 +194,39 @@ def test_a_broken_glossary_is_named(tmp_path) -> None:
     broken.write_text("words: [a]\n")
     with FakeVllm() as server, pytest.raises(UserError, match="only 'keep' and 'translate'"):
         stage_for(server, glossary=str(broken))
+
+
+async def test_a_server_that_trickles_bytes_never_holds_up_translations_or_captions(
+    caplog,
+) -> None:
+    with FakeVllm() as server:
+        server.mode = "trickle"
+        stage = stage_for(server, targets=["es"], timeout_s=2, retries=1, max_lag_s=0.5)
+        started = time.monotonic()
+        out = await asyncio.wait_for(run_stage(stage, [final(0, "hello")]), seconds(30))
+        took = time.monotonic() - started
+    got = lines(out)
+    assert got[(0, "en")] == "hello" and got[(0, "es")] == "hello"  # shown untranslated
+    assert took < 10  # two requests of at most 2 s each, then given up
+    reasons = [r.getMessage() for r in caplog.records if "request failed" in r.getMessage()]
+    assert reasons and all(m.endswith("no complete answer within 2 s") for m in reasons)
+
+
+async def test_a_server_whose_model_list_never_ends_does_not_delay_captions() -> None:
+    with FakeVllm() as server:
+        server.mode = "trickle_models"
+        stage = stage_for(server, targets=["es"], timeout_s=3, max_lag_s=0.5, drain_s=1)
+        inbox: Channel[Caption] = Channel("in", 10, Policy.BLOCK)
+        outbox: Channel[Caption] = Channel("out", 100, Policy.BLOCK)
+        started = time.monotonic()
+        await stage.prepare()
+        prepared = time.monotonic() - started
+        await inbox.send(final(0, "still captioned"))
+        inbox.close()
+        await asyncio.wait_for(stage.run(inbox, outbox), seconds(20))
+        await stage.aclose()
+        outbox.close()
+        out = [c async for c in outbox]
+    assert prepared < 1.5  # start-up went on without the backend
+    assert out[0].lang == "en" and out[0].final and out[0].text == "still captioned"
+    assert lines(out)[(0, "es")] == "still captioned"

@@ -81,14 +81,14 @@ async def translate(backend: ScriptedBackend, options: TranslateOptions) -> list
 
 
 def test_a_late_translation_shows_the_source_at_the_deadline_then_replaces_it() -> None:
-    options = TranslateOptions(targets=["es"], max_lag_s=1.0, timeout_s=30)
+    options = TranslateOptions(targets=["es"], max_lag_s=1.0, timeout_s=30, drain_s=30)
     backend = ScriptedBackend(options, delay_s=5.0)
     spanish = run_virtual(translate(backend, options))
     assert spanish == [(1.0, False, "hello"), (5.0, True, "[es] hello")]
 
 
 def test_failures_are_retried_with_back_off_then_shown_untranslated() -> None:
-    options = TranslateOptions(targets=["es"], max_lag_s=30, timeout_s=30, retries=2)
+    options = TranslateOptions(targets=["es"], max_lag_s=30, timeout_s=30, retries=2, drain_s=30)
     backend = ScriptedBackend(options, failures=99)
     spanish = run_virtual(translate(backend, options))
     # Within a request: attempts 0.25 s, then 0.5 s apart. Between requests: the stage
@@ -130,3 +130,40 @@ def test_a_backend_that_never_starts_is_given_up_at_the_deadline() -> None:
         return asyncio.get_running_loop().time(), str(failed.value)
 
     assert run_virtual(start()) == (3.0, "no answer within 3 s")
+
+
+def test_the_end_of_the_input_waits_for_translations_only_so_long() -> None:
+    # A server that holds every request open: at the end of a file the session must
+    # still end, with the waiting lines written untranslated.
+    options = TranslateOptions(targets=["es"], max_lag_s=30, timeout_s=60, drain_s=4)
+    backend = ScriptedBackend(options, delay_s=1000)
+    assert run_virtual(translate(backend, options)) == [(4.0, True, "hello")]
+
+
+def test_captions_never_wait_for_a_backend_that_is_slow_to_start() -> None:
+    class SlowStart(ScriptedBackend):
+        async def _start(self) -> None:
+            await asyncio.sleep(20)  # a model loading, or a server not answering yet
+
+    options = TranslateOptions(targets=["es"], max_lag_s=2, timeout_s=60, drain_s=60)
+    backend = SlowStart(options)
+
+    async def session() -> tuple[float, list[tuple[float, str, bool, str]]]:
+        stage = TranslateStage(options, Context(session="t", clock=LoopClock()), backend=backend)
+        await stage.prepare()
+        ready_at = asyncio.get_running_loop().time()
+        inbox: Channel[Caption] = Channel("in", 4, Policy.BLOCK)
+        await inbox.send(hello())
+        inbox.close()
+        out = Recorder()
+        await stage.run(inbox, out)
+        await stage.aclose()
+        return ready_at, [(round(at, 3), c.lang, c.final, c.text) for at, c in out.sent]
+
+    ready_at, sent = run_virtual(session())
+    assert ready_at == 1.0  # start-up waited one second for a quick "cannot work"
+    assert sent == [
+        (1.0, "en", True, "hello"),  # the spoken line at once
+        (3.0, "es", False, "hello"),  # the source, at the deadline
+        (20.0, "es", True, "[es] hello"),  # the translation once the backend is up
+    ]
