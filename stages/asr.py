@@ -37,6 +37,10 @@ __all__ = ["AsrOptions", "AsrStage", "GateOptions", "Transcriber", "Transcript"]
 
 log = logging.getLogger(__name__)
 
+_UNSURE = frozenset({"low confidence", "low word confidence"})
+UNSURE_SPEECH_S = 2.0
+"""Speech (by the speech detector) in a dropped final that is worth telling the user of."""
+
 
 class Transcriber(Protocol):
     """A speech recogniser that works on one snapshot at a time (blocking)."""
@@ -128,6 +132,7 @@ class AsrStage:
         self._lines: dict[int, _Line] = {}
         self._history = ""
         self._next_caption_id = 0
+        self._told_unsure = False
 
     async def prepare(self) -> None:
         """Subclasses load their model here."""
@@ -160,6 +165,8 @@ class AsrStage:
         reason = rejection_reason(result, self.options.gate)
         if reason is not None:
             self.ctx.metrics.count("asr.rejected")
+            if utterance.final:
+                self._tell_if_speech_was_lost(result, reason)
             log.debug(
                 "utterance %d.%d rejected (%s): %r", utterance.id, utterance.rev, reason, result
             )
@@ -183,6 +190,25 @@ class AsrStage:
             out += piece
         caption = self._rest(utterance, line, hypothesis, result, stable_words)
         return out if caption is None else [*out, caption]
+
+    def _tell_if_speech_was_lost(self, result: Transcript, reason: str) -> None:
+        """Say once when clear speech was dropped because Whisper was unsure of its text:
+        silence and noise are dropped quietly, but this the user can act on."""
+        if reason not in _UNSURE or result.speech_s < UNSURE_SPEECH_S:
+            return
+        self.ctx.metrics.count("asr.unsure_speech")
+        if self._told_unsure:
+            return
+        self._told_unsure = True
+        translating = getattr(self.options, "task", "transcribe") == "translate"
+        log.warning(
+            "%.0f s of speech were not captioned: Whisper was too unsure of its %s (%s). "
+            "A larger model (--model small) may do better%s; -v shows every case",
+            result.speech_s,
+            "translation" if translating else "text",
+            reason,
+            ", or translate with DiffusionGemma (--llm)" if translating else "",
+        )
 
     async def _decode(self, utterance: Utterance, line: _Line, prefix: str) -> Transcript | None:
         """One decode in the worker thread; a failed partial is skipped, a failed final is

@@ -9,9 +9,12 @@ with it off the file is read as fast as the pipeline takes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import wave
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -28,6 +31,9 @@ __all__ = ["FileSource", "probe_duration_s"]
 log = logging.getLogger(__name__)
 
 _BLOCK_BYTES = SAMPLE_RATE * 2 // 4  # hand decoded audio to the loop in 0.25 s blocks
+_ESTIMATED_DURATION = frozenset({"mp3", "aac", "ac3", "eac3", "adts"})
+TRUNCATION_S = 0.5
+"""Audio missing at the end beyond this makes a file count as cut short."""
 
 
 class FileSource:
@@ -64,7 +70,8 @@ class FileSource:
         """Decode, cut into frames, pace, and send."""
         loop = asyncio.get_running_loop()
         frame_bytes = SAMPLE_RATE * self.options.frame_ms // 1000 * 2
-        blocks = _decode_pcm16(self.options.path)
+        report = DecodeReport()
+        blocks = _decode_pcm16(self.options.path, report)
         clock = self.ctx.clock
         start_ns = self.ctx.report.audio_started_ns = clock.now_ns()
         pending = b""
@@ -94,6 +101,9 @@ class FileSource:
                     break
         finally:
             await loop.run_in_executor(self._executor, blocks.close)
+        for warning in report.warnings(self.options.path):
+            log.warning("%s", warning)
+            self.ctx.metrics.count("source.damaged_input")
 
     async def aclose(self) -> None:
         """Release the decoding thread."""
@@ -101,7 +111,11 @@ class FileSource:
 
 
 def probe_duration_s(path: str) -> float | None:
-    """Open a file as PyAV would and return its duration, or raise a ``UserError``."""
+    """Check that a file holds decodable audio; return how long it says it is.
+
+    Raises a ``UserError`` for a missing file, a format FFmpeg does not read, a file
+    without sound, and one whose data decodes to no audio at all.
+    """
     import av
 
     file = Path(path)
@@ -113,37 +127,108 @@ def probe_duration_s(path: str) -> float | None:
         with av.open(str(file)) as container:
             if not container.streams.audio:
                 raise UserError(f"{path} has no audio stream: give a file that contains sound")
-            if container.duration is not None:
-                return float(container.duration / av.time_base)
             stream = container.streams.audio[0]
-            if stream.duration is not None and stream.time_base is not None:
-                return float(stream.duration * stream.time_base)
-            return None
+            duration = _declared_duration_s(path, container, stream)
+            for packet in container.demux(stream):
+                with contextlib.suppress(av.FFmpegError):
+                    if packet.decode():
+                        return duration
     except av.FFmpegError as error:
         raise UserError(
             f"cannot decode {path}: not an audio or video format FFmpeg reads "
             f"({error.strerror or error}); convert it to wav, flac or mp3"
         ) from None
+    raise UserError(
+        f"{path} holds no audio that can be decoded (its data is damaged or not sound): "
+        "check the file, or convert it again"
+    )
 
 
-def _decode_pcm16(path: str) -> Generator[bytes, None, None]:
-    """Yield s16le 16 kHz mono blocks; stop quietly at a corrupt tail."""
+@dataclass
+class DecodeReport:
+    """What decoding a file found besides the audio: for the warnings at its end."""
+
+    declared_s: float | None = None
+    """How long the file says it is (its header), if it says."""
+    decoded_s: float = 0.0
+    reached_s: float = 0.0
+    """File time up to which data was read, damaged stretches included."""
+    damaged: list[tuple[float, float | None]] = field(default_factory=list)
+    """Stretches of file time whose data could not be decoded (end ``None``: to the end)."""
+
+    def warnings(self, path: str) -> list[str]:
+        """One line per problem, each naming the time range."""
+        lines = [
+            f"{path}: could not decode {_span(start, end)} (damaged data); the rest is captioned"
+            for start, end in self.damaged
+        ]
+        if self.declared_s is not None and self.reached_s < self.declared_s - TRUNCATION_S:
+            lines.append(
+                f"{path} ends at {_clock(self.reached_s)} although it says it lasts "
+                f"{_clock(self.declared_s)}: the file is cut short; captioned up to "
+                f"{_clock(self.reached_s)}"
+            )
+        return lines
+
+
+def _decode_pcm16(path: str, report: DecodeReport) -> Generator[bytes, None, None]:
+    """Yield s16le 16 kHz mono blocks; skip damaged data, noting where it was."""
     import av
 
     with av.open(path) as container:
         stream = container.streams.audio[0]
+        report.declared_s = _declared_duration_s(path, container, stream)
         resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         buffered = bytearray()
-        try:
-            for frame in container.decode(stream):
+        bad_from: float | None = None
+        for packet in container.demux(stream):
+            at = float(packet.pts * stream.time_base) if packet.pts is not None else None
+            try:
+                frames = packet.decode()
+            except av.FFmpegError:
+                if bad_from is None:
+                    bad_from = at if at is not None else report.decoded_s
+                continue
+            if bad_from is not None:
+                report.damaged.append((bad_from, at))
+                bad_from = None
+            for frame in frames:
+                report.decoded_s += frame.samples / frame.sample_rate
+                end_s = at + frame.samples / frame.sample_rate if at is not None else None
+                report.reached_s = max(report.reached_s, end_s or report.decoded_s)
                 for out in resampler.resample(frame):
                     buffered += out.to_ndarray().tobytes()
-                if len(buffered) >= _BLOCK_BYTES:
-                    yield bytes(buffered)
-                    buffered.clear()
-        except av.FFmpegError as error:
-            log.warning("decoding %s stopped early: %s", path, error)
+            if len(buffered) >= _BLOCK_BYTES:
+                yield bytes(buffered)
+                buffered.clear()
+        if bad_from is not None:
+            report.damaged.append((bad_from, None))
         for out in resampler.resample(None):
             buffered += out.to_ndarray().tobytes()
         if buffered:
             yield bytes(buffered)
+
+
+def _declared_duration_s(path: str, container: Any, stream: Any) -> float | None:
+    """The length a file declares: a WAV header's data size, else the container's. For
+    raw streams (mp3, aac) FFmpeg only estimates it from the bit rate, so none is used."""
+    if Path(path).suffix.lower() == ".wav":
+        with contextlib.suppress(wave.Error, EOFError, OSError):
+            with wave.open(path) as header:
+                return header.getnframes() / header.getframerate()
+    if set(container.format.name.split(",")) & _ESTIMATED_DURATION:
+        return None
+    if container.duration is not None:
+        return float(container.duration / 1_000_000)
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return None
+
+
+def _span(start: float, end: float | None) -> str:
+    return f"{_clock(start)}-{_clock(end)}" if end is not None else f"from {_clock(start)} on"
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60)
+    return f"{int(minutes)}:{secs:04.1f}"

@@ -360,3 +360,22 @@ def test_only_a_run_of_four_words_or_more_said_twice_in_a_row_is_a_repeat() -> N
     assert repeat_start(words) == 14 and words[14] == "and"
     # Words already sent are never cut, even where they repeat.
     assert repeat_start("one two three four one two three four".split(), start=5) is None
+
+
+async def test_clear_speech_dropped_as_too_unsure_is_said_once(caplog) -> None:
+    unsure = Transcript(
+        text="the sand is white and the grass is medium",
+        lang="en",
+        no_speech_prob=0.1,
+        avg_logprob=-1.4,
+        speech_s=4.0,
+    )
+    noise = Transcript(text="Thank you.", lang="en", no_speech_prob=0.8, avg_logprob=-1.4)
+    ctx = Context(session="t")
+    stage = AsrStage(AsrOptions(), ctx, ScriptedTranscriber([unsure, noise, unsure]))
+    utterances = [*snapshots(1, uid=0), *snapshots(1, uid=1), *snapshots(1, uid=2)]
+    with caplog.at_level("WARNING"):
+        assert await run_stage(stage, utterances) == []
+    told = [r.getMessage() for r in caplog.records if "not captioned" in r.getMessage()]
+    assert len(told) == 1 and "4 s of speech" in told[0] and "--model small" in told[0]
+    assert ctx.metrics.counters["asr.unsure_speech"] == 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli import ROOT, canvascap, cli_env, error_lines, start_canvascap, wait_for_line
+from tests.conftest import decode, write_wav
 from tests.timing import seconds
 
 
@@ -197,3 +200,51 @@ def test_bench_without_its_extra_refuses_before_streaming_anything(tmp_path) -> 
     assert len(error_lines(result.stderr)) == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
     assert time.monotonic() - started < seconds(20)
+
+
+def test_a_file_with_no_decodable_audio_exits_2_with_one_line(tmp_path) -> None:
+    garbage = tmp_path / "garbage.mp3"
+    garbage.write_bytes(random.Random(7).randbytes(200_000))
+    result = canvascap("run", "--input", str(garbage), "--no-realtime", "--out", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "holds no audio that can be decoded" in " ".join(error_lines(result.stderr))
+
+
+def test_damaged_and_cut_short_files_are_captioned_with_a_warning_naming_the_time(
+    jfk, tmp_path
+) -> None:
+    clip = write_wav(tmp_path / "jfk.wav", decode(jfk))  # 11 s
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(clip.read_bytes()[: 44 + 16_000 * 2 * 6])  # the header still says 11 s
+    result = canvascap("run", "--input", str(cut), "--no-realtime", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "ends at 0:06.0 although it says it lasts 0:11.0" in result.stderr
+    assert "fellow americans" in result.stdout.lower()
+
+    damaged = tmp_path / "damaged.mp3"
+    data = bytearray(encode_mp3(clip).read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 2000] = random.Random(1).randbytes(2000)
+    damaged.write_bytes(bytes(data))
+    result = canvascap("run", "--input", str(damaged), "--no-realtime", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "could not decode" in line]
+    assert len(warnings) == 1 and re.search(r"could not decode 0:0\d\.\d-0:0\d\.\d", warnings[0])
+    assert "fellow americans" in result.stdout.lower()  # what comes before is captioned
+
+
+def encode_mp3(wav: Path) -> Path:
+    """The WAV file as MP3, encoded with PyAV."""
+    import av
+
+    target = wav.with_suffix(".mp3")
+    with av.open(str(wav)) as source, av.open(str(target), "w") as sink:
+        stream = sink.add_stream("mp3", rate=16_000)
+        stream.layout = "mono"
+        for frame in source.decode(audio=0):
+            frame.pts = None
+            for packet in stream.encode(frame):
+                sink.mux(packet)
+        for packet in stream.encode(None):
+            sink.mux(packet)
+    return target

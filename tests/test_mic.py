@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,15 +25,8 @@ from tests.conftest import decode, write_wav
 from tests.timing import seconds
 
 
-@pytest.fixture(scope="module")
-def virtual_mic() -> Iterator[dict[str, str]]:
-    """A private PulseAudio server whose default source is a null sink's monitor."""
-    for tool in ("pulseaudio", "pactl", "paplay"):
-        assert shutil.which(tool), f"{tool} is needed (apt install pulseaudio pulseaudio-utils)"
-    runtime = tempfile.mkdtemp(prefix="canvascap-pulse-")
-    os.chmod(runtime, 0o700)
-    env = cli_env(XDG_RUNTIME_DIR=runtime)
-    env.pop("PULSE_SERVER", None)
+def start_pulse(env: dict[str, str]) -> None:
+    """Start the PulseAudio server with the virtual microphone (a null sink's monitor)."""
     subprocess.run(
         [
             "pulseaudio",
@@ -48,13 +43,25 @@ def virtual_mic() -> Iterator[dict[str, str]]:
         capture_output=True,
         timeout=seconds(30),
     )
+    subprocess.run(
+        ["pactl", "set-default-source", "virtmic_sink.monitor"],
+        env=env,
+        check=True,
+        timeout=seconds(30),
+    )
+
+
+@pytest.fixture(scope="module")
+def virtual_mic() -> Iterator[dict[str, str]]:
+    """A private PulseAudio server whose default source is a null sink's monitor."""
+    for tool in ("pulseaudio", "pactl", "paplay"):
+        assert shutil.which(tool), f"{tool} is needed (apt install pulseaudio pulseaudio-utils)"
+    runtime = tempfile.mkdtemp(prefix="canvascap-pulse-")
+    os.chmod(runtime, 0o700)
+    env = cli_env(XDG_RUNTIME_DIR=runtime)
+    env.pop("PULSE_SERVER", None)
     try:
-        subprocess.run(
-            ["pactl", "set-default-source", "virtmic_sink.monitor"],
-            env=env,
-            check=True,
-            timeout=seconds(30),
-        )
+        start_pulse(env)
         yield env
     finally:
         subprocess.run(["pulseaudio", "--kill"], env=env, timeout=seconds(30))
@@ -93,3 +100,49 @@ def test_speech_into_the_virtual_mic_is_captioned(virtual_mic, jfk, tmp_path) ->
     ).lower()
     assert "fellow americans" in text and "your country" in text
     assert "fellow Americans" in stdout
+
+
+def health_status(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+        return str(json.loads(answer.read())["status"])
+
+
+def wait_for_status(port: int, wanted: str, limit_s: float) -> float:
+    """Poll the health endpoint until it says ``wanted``; return how long it took."""
+    started = time.monotonic()
+    while health_status(port) != wanted:
+        assert time.monotonic() - started < seconds(limit_s), f"health never said {wanted}"
+        time.sleep(0.25)
+    return time.monotonic() - started
+
+
+def test_a_vanished_microphone_is_reported_and_captioning_resumes(
+    virtual_mic, jfk, tmp_path
+) -> None:
+    speech = write_wav(tmp_path / "jfk16k.wav", decode(jfk))
+    process = start_canvascap("run", "--out", str(tmp_path), "--session", "lost", **virtual_mic)
+    line = wait_for_line(process, "overlay http://")
+    port = int(re.search(r"127\.0\.0\.1:(\d+)/", line).group(1))
+    wait_for_line(process, "captioning the microphone")
+    time.sleep(4)  # frames flow (a new stream takes up to 2 s to deliver)
+    subprocess.run(["pulseaudio", "--kill"], env=virtual_mic, timeout=seconds(30))
+    noticed_s = wait_for_status(port, "degraded", 10)
+    start_pulse(virtual_mic)  # the sound server is back
+    wait_for_status(port, "ok", 30)
+    time.sleep(3)
+    subprocess.run(
+        ["paplay", "--device=virtmic_sink", str(speech)],
+        env=virtual_mic,
+        check=True,
+        timeout=seconds(60),
+    )
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=seconds(60))
+    assert process.returncode == 0, stderr
+    assert noticed_s < 3, "a vanished device is noticed within about 2 s"
+    assert "reopening it as soon as it is back" in stderr and "again after" in stderr
+    text = " ".join(
+        json.loads(line)["text"] for line in (tmp_path / "lost.jsonl").read_text().splitlines()
+    ).lower()
+    assert "fellow americans" in text
