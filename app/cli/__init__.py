@@ -43,3 +43,6 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("stage failure", exc_info=error.error)
         say(str(error))
         return 1
+    except KeyboardInterrupt:  # Ctrl-C before a session's own handlers are in place
+        say("interrupted")
+        return 130

@@ -135,17 +135,21 @@ def bench(args: argparse.Namespace) -> int:
         raise UserError(f"bench needs {', '.join(missing)}: pip install 'canvascap[bench]'")
     from canvascap.bench.stream import run_bench
 
-    report = run_bench(
-        Path(args.manifest),
-        Path(args.report),
-        model=args.model,
-        lang=args.lang,
-        gap_s=args.gap_s,
-        nonspeech=not args.no_nonspeech,
-        overrides=args.overrides,
-        config=args.config,
-        runs=args.runs,
-    )
+    try:
+        report = run_bench(
+            Path(args.manifest),
+            Path(args.report),
+            model=args.model,
+            lang=args.lang,
+            gap_s=args.gap_s,
+            nonspeech=not args.no_nonspeech,
+            overrides=args.overrides,
+            config=args.config,
+            runs=args.runs,
+        )
+    except KeyboardInterrupt:
+        say("bench interrupted; no report written")
+        return 130
     print(json.dumps(report, indent=2))
     say(f"report written to {args.report}/")
     return 0
