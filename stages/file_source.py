@@ -181,8 +181,9 @@ def _decode_pcm16(path: str, report: DecodeReport) -> Generator[bytes, None, Non
         resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         buffered = bytearray()
         bad_from: float | None = None
+        base = stream.time_base
         for packet in container.demux(stream):
-            at = float(packet.pts * stream.time_base) if packet.pts is not None else None
+            at = float(packet.pts * base) if packet.pts is not None and base else None
             try:
                 frames = packet.decode()
             except av.FFmpegError:
@@ -215,7 +216,7 @@ def _declared_duration_s(path: str, container: Any, stream: Any) -> float | None
     if Path(path).suffix.lower() == ".wav":
         with contextlib.suppress(wave.Error, EOFError, OSError):
             with wave.open(path) as header:
-                return header.getnframes() / header.getframerate()
+                return float(header.getnframes() / header.getframerate())
     if set(container.format.name.split(",")) & _ESTIMATED_DURATION:
         return None
     if container.duration is not None:
