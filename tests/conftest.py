@@ -1,4 +1,10 @@
-"""Shared fixtures: paths to the real-speech data set, and audio helpers."""
+"""Shared fixtures: the vendored real-speech clips, the development data set, audio helpers.
+
+``tests/data`` holds public-domain clips (see its README), so the suite runs in any
+checkout. Tests that need clips under other licences (speech in other languages, the
+NTREX translations) read canvascap's development data set: ``CANVASCAP_SHARED_DATA``,
+by default ``../shared/data`` beside the checkout.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +19,16 @@ import pytest
 
 from canvascap.pipeline.audio import write_wav
 
-__all__ = ["DATA", "Clip", "decode", "manifest", "write_wav"]
+__all__ = ["DATA", "SHARED", "Clip", "decode", "manifest", "shared_manifest", "write_wav"]
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("CANVASCAP_TEST_DATA", ROOT.parent / "shared" / "data"))
+DATA = Path(os.environ.get("CANVASCAP_TEST_DATA", ROOT / "tests" / "data"))
+SHARED = Path(os.environ.get("CANVASCAP_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 @dataclass(frozen=True)
 class Clip:
-    """One row of the data set's manifest."""
+    """One row of a data set's manifest."""
 
     path: Path
     kind: str
@@ -29,11 +36,20 @@ class Clip:
     reference: str
 
 
-def manifest() -> list[Clip]:
-    """Every clip of ``shared/data/manifest.tsv``."""
-    with (DATA / "manifest.tsv").open(encoding="utf-8") as handle:
+def _read(folder: Path) -> list[Clip]:
+    with (folder / "manifest.tsv").open(encoding="utf-8") as handle:
         rows = csv.DictReader(handle, delimiter="\t")
-        return [Clip(DATA / r["path"], r["kind"], r["lang"], r["reference"]) for r in rows]
+        return [Clip(folder / r["path"], r["kind"], r["lang"], r["reference"]) for r in rows]
+
+
+def manifest() -> list[Clip]:
+    """Every vendored clip (``tests/data/manifest.tsv``)."""
+    return _read(DATA)
+
+
+def shared_manifest() -> list[Clip]:
+    """Every clip of the development data set, other languages included."""
+    return _read(SHARED)
 
 
 def decode(path: Path) -> np.ndarray:
@@ -45,15 +61,36 @@ def decode(path: Path) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The real-speech data set; the suite needs it."""
+    """The vendored real-speech clips."""
     assert (DATA / "manifest.tsv").is_file(), f"test data not found in {DATA}"
     return DATA
 
 
 @pytest.fixture(scope="session")
-def jfk(data_dir: Path) -> Path:
-    """JFK's 11 s clip."""
-    return data_dir / "en" / "jfk.flac"
+def shared_dir() -> Path:
+    """The development data set, for clips that may not be copied into the project."""
+    assert (SHARED / "manifest.tsv").is_file(), (
+        f"this test needs canvascap's development data set (speech in other languages, "
+        f"Apache-2.0; NTREX translations, CC-BY-SA), not found in {SHARED}: set "
+        "CANVASCAP_SHARED_DATA to its folder"
+    )
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def jfk() -> Path:
+    """JFK's 11 s clip (the one bundled for ``canvascap demo``)."""
+    return ROOT / "app" / "assets" / "jfk.flac"
+
+
+@pytest.fixture(scope="module")
+def three_sentences(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three LJSpeech sentences with a second of silence after each (about 20 s)."""
+    names = ("LJ001-0002.wav", "LJ001-0008.wav", "LJ001-0014.wav")
+    pieces = []
+    for name in names:
+        pieces += [decode(data_dir / "en" / "ljspeech" / name), np.zeros(16_000, np.float32)]
+    return write_wav(tmp_path_factory.mktemp("speech") / "three.wav", np.concatenate(pieces))
 
 
 BARE_NAMES = ("pipeline", "stages", "web", "configs", "bench", "app")

@@ -11,7 +11,7 @@ import pytest
 from canvascap.pipeline.errors import UserError
 from canvascap.stages import whisper_models
 from canvascap.testing import caption_file
-from tests.conftest import manifest
+from tests.conftest import shared_manifest
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +58,11 @@ def test_corrupt_model_folder_is_refused(tmp_path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lang", ["es", "de", "fr", "it", "pt"])
-async def test_auto_language_transcribes_other_languages(lang, base_cache, monkeypatch) -> None:
+async def test_auto_language_transcribes_other_languages(
+    lang, base_cache, shared_dir, monkeypatch
+) -> None:
     monkeypatch.setenv("CANVASCAP_CACHE", base_cache)
-    clip = next(c for c in manifest() if c.lang == lang)
+    clip = next(c for c in shared_manifest() if c.lang == lang)
     tap, _ = await caption_file(
         str(clip.path), partials=False, overrides=["asr.model=base", "asr.language=auto"]
     )
@@ -78,9 +80,9 @@ async def test_auto_language_transcribes_other_languages(lang, base_cache, monke
 
 
 @pytest.mark.slow
-async def test_translate_task_gives_english(base_cache, monkeypatch) -> None:
+async def test_translate_task_gives_english(base_cache, shared_dir, monkeypatch) -> None:
     monkeypatch.setenv("CANVASCAP_CACHE", base_cache)
-    clip = next(c for c in manifest() if c.lang == "de")
+    clip = next(c for c in shared_manifest() if c.lang == "de")
     tap, _ = await caption_file(
         str(clip.path), partials=False, overrides=["asr.model=base", "asr.task=translate"]
     )

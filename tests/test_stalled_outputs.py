@@ -17,25 +17,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 from tests.cli import canvascap, start_canvascap, wait_for_line
-from tests.conftest import decode, write_wav
 from tests.timing import seconds
 
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, named only from Python 3.10 on some builds
 CTRL_S, CTRL_Q = b"\x13", b"\x11"
-
-
-@pytest.fixture(scope="module")
-def three_sentences(data_dir, tmp_path_factory) -> Path:
-    """Three LJSpeech sentences with a second of silence after each (about 20 s)."""
-    names = ("LJ001-0002.wav", "LJ001-0008.wav", "LJ001-0014.wav")
-    pieces = []
-    for name in names:
-        pieces += [decode(data_dir / "en" / "ljspeech" / name), np.zeros(16_000, np.float32)]
-    return write_wav(tmp_path_factory.mktemp("speech") / "three.wav", np.concatenate(pieces))
 
 
 def overlay_port(process: subprocess.Popen[str]) -> int:

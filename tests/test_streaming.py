@@ -53,12 +53,12 @@ async def test_low_latency_preset_makes_words_final_while_the_sentence_goes_on(d
     assert all(a != b for a, b in zip(words, words[1:], strict=False)), "a word sent twice"
 
 
-def test_whisper_tells_how_sure_it_is_of_each_word_of_a_partial(data_dir) -> None:
+def test_whisper_tells_how_sure_it_is_of_each_word_of_a_partial(jfk) -> None:
     from faster_whisper import decode_audio
 
     from canvascap.stages.asr_faster_whisper import FasterWhisperOptions, FasterWhisperTranscriber
 
-    audio = decode_audio(str(data_dir / "en" / "jfk.flac"))[: 16_000 * 6]
+    audio = decode_audio(str(jfk))[: 16_000 * 6]
     options = FasterWhisperOptions(cpu_threads=1, commit_confidence=0.5)
     transcriber = FasterWhisperTranscriber(options)
     partial = transcriber.transcribe(audio, prompt="", prefix="", final=False, language="en")

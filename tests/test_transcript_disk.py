@@ -17,15 +17,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 from canvascap.pipeline.channel import Channel, Discard, Policy
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption
 from canvascap.stages.transcript import TranscriptSink
 from tests.cli import canvascap, cli_env, wait_for_line
-from tests.conftest import decode, write_wav
 from tests.timing import seconds
 
 
@@ -66,15 +62,6 @@ async def test_a_refused_write_degrades_the_sink_and_writing_resumes(tmp_path, c
     assert ctx.metrics.degraded == {}
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2 and "writing resumes" in warnings[0] and "again" in warnings[1]
-
-
-@pytest.fixture(scope="module")
-def three_sentences(data_dir, tmp_path_factory) -> Path:
-    names = ("LJ001-0002.wav", "LJ001-0008.wav", "LJ001-0014.wav")
-    pieces = []
-    for name in names:
-        pieces += [decode(data_dir / "en" / "ljspeech" / name), np.zeros(16_000, np.float32)]
-    return write_wav(tmp_path_factory.mktemp("speech") / "three.wav", np.concatenate(pieces))
 
 
 def test_a_full_disk_never_ends_the_live_session(three_sentences, tmp_path) -> None:

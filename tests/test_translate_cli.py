@@ -20,8 +20,8 @@ def test_targets_without_a_backend_fail_fast_saying_how_to_start_one(jfk, tmp_pa
 
 
 @pytest.mark.slow
-def test_english_target_without_a_backend_uses_whisper_translation(data_dir, tmp_path) -> None:
-    clip = data_dir / "multi" / "picovoice" / "leopard" / "test_de.wav"
+def test_english_target_without_a_backend_uses_whisper_translation(shared_dir, tmp_path) -> None:
+    clip = shared_dir / "multi" / "picovoice" / "leopard" / "test_de.wav"
     result = canvascap(
         "run",
         "--input",

@@ -19,18 +19,14 @@ from canvascap.pipeline.types import Caption
 from canvascap.stages.llm_backend import Completion
 from canvascap.stages.llm_transformers import TransformersBackend, _DraftStreamer
 from canvascap.stages.translate import TranslateOptions, TranslateStage
-from tests.conftest import DATA
-from tests.tiny_diffusion_gemma import build
+from tests.tiny_diffusion_gemma import build, corpus
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> str:
-    corpus = []
-    for path in sorted((DATA / "mt").glob("ntrex128.*.txt")):
-        corpus += path.read_text(encoding="utf-8").splitlines()
-    return str(build(tmp_path_factory.mktemp("tiny-dg"), corpus))
+    return str(build(tmp_path_factory.mktemp("tiny-dg"), corpus()))
 
 
 def final(cid: int, text: str) -> Caption:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from canvascap.stages.translate_packing import Glossary, Job, build_prompt, pack, parse_lines
-from tests.conftest import DATA
 
 LANG_FILES = {"es": "spa", "de": "deu", "ja": "jpn"}
 
@@ -55,10 +54,11 @@ def gemma_tokenizer(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_packs_of_real_sentences_fit_one_canvas(gemma_tokenizer) -> None:
-    english = (DATA / "mt" / "ntrex128.eng.txt").read_text(encoding="utf-8").splitlines()[:60]
+def test_packs_of_real_sentences_fit_one_canvas(gemma_tokenizer, shared_dir) -> None:
+    mt = shared_dir / "mt"
+    english = (mt / "ntrex128.eng.txt").read_text(encoding="utf-8").splitlines()[:60]
     references = {
-        lang: (DATA / "mt" / f"ntrex128.{code}.txt").read_text(encoding="utf-8").splitlines()
+        lang: (mt / f"ntrex128.{code}.txt").read_text(encoding="utf-8").splitlines()
         for lang, code in LANG_FILES.items()
     }
 

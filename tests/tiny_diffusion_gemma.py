@@ -2,7 +2,8 @@
 
 The real model (26B) cannot run here; this one runs the real transformers classes on
 the CPU in a fraction of a second per step. Its small byte-level BPE tokenizer is
-trained on the NTREX sentences so that the vocabulary (and so each step) stays small.
+trained on the test data's reference transcripts and a few sentences in other
+languages, so that the vocabulary (and so each step) stays small.
 Random weights write garbage: tests of this model assert plumbing, never wording.
 """
 
@@ -10,11 +11,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import manifest
+
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m['role'] }}\n"
     "{{ m['content'] }}<end_of_turn>\n{% endfor %}"
     "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
 )
+
+
+SENTENCES = [
+    "Buenos días a todos, y gracias por venir a la reunión de hoy.",
+    "Primero veremos las cifras del último trimestre.",
+    "Guten Morgen allerseits, und danke, dass Sie heute dabei sind.",
+    "Zuerst schauen wir uns die Zahlen des letzten Quartals an.",
+    "Bonjour à tous, et merci d'être venus à la réunion aujourd'hui.",
+    "Nous verrons d'abord les chiffres du dernier trimestre.",
+    "皆さん、おはようございます。今日は会議に参加していただきありがとうございます。",
+    "まず、前四半期の数字を見てみましょう。",
+]
+
+
+def corpus() -> list[str]:
+    """Text to train the tiny tokenizer on: the test data's reference transcripts, and
+    a few sentences in the languages the translation tests ask for."""
+    return [clip.reference for clip in manifest() if clip.reference] + SENTENCES
 
 
 def build(folder: Path, corpus: list[str], vocab_size: int = 2048) -> Path:
