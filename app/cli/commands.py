@@ -133,9 +133,15 @@ def bench(args: argparse.Namespace) -> int:
     missing = [name for name in _BENCH_MODULES if importlib.util.find_spec(name) is None]
     if missing:
         raise UserError(f"bench needs {', '.join(missing)}: pip install 'canvascap[bench]'")
+    from canvascap.bench.soak import run_soak
     from canvascap.bench.stream import run_bench
 
     try:
+        if args.soak is not None:
+            summary = run_soak(Path(args.manifest), Path(args.report), hours=args.soak)
+            print(json.dumps(summary, indent=2))
+            say(f"soak report written to {args.report}/soak.md")
+            return 0
         report = run_bench(
             Path(args.manifest),
             Path(args.report),

@@ -115,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--gap-s", type=float, default=1.5, help="silence + noise between clips")
     bench.add_argument("--no-nonspeech", action="store_true", help="skip the phantom test")
     bench.add_argument(
+        "--soak",
+        type=float,
+        metavar="HOURS",
+        help="instead: stream this many hours of the manifest's clips at full speed with a "
+        "feed client connected, sampling memory, event-loop lag and final lag (soak.md)",
+    )
+    bench.add_argument(
         "--runs",
         type=_positive_int,
         default=1,
