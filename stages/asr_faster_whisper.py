@@ -24,7 +24,7 @@ from canvascap.pipeline.types import Word
 from canvascap.stages.asr import AsrOptions, AsrStage, Transcript
 from canvascap.stages.whisper_models import EMBEDDED, resolve_model
 
-__all__ = ["FasterWhisperAsr", "FasterWhisperOptions", "FasterWhisperTranscriber"]
+__all__ = ["FasterWhisperAsr", "FasterWhisperOptions", "FasterWhisperTranscriber", "encoder_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,7 @@ class FasterWhisperTranscriber:
             language = "en"
         self.model.encoder_frames = None
         if opts.short_context == "all" or (opts.short_context == "partials" and not final):
-            seconds = len(audio) / SAMPLE_RATE + 2.0
-            self.model.encoder_frames = min(3000, max(1000, int(np.ceil(seconds * 100))))
+            self.model.encoder_frames = encoder_frames(len(audio) / SAMPLE_RATE)
         # Timestamp tokens help in the padded 30 s window (fewer invented words in noisy
         # tails); in a short window they make Whisper carry on into the padding.
         timestamps = final and self.model.encoder_frames is None
@@ -182,6 +181,20 @@ class FasterWhisperAsr(AsrStage):
         self.transcriber = await asyncio.get_running_loop().run_in_executor(
             self._executor, _load_and_warm, self._model_options
         )
+
+
+ENCODER_STEP_FRAMES = 50
+"""Short windows come in steps of half a second (50 mel frames). CTranslate2's oneDNN
+keeps compiled kernels per input shape; one shape per 10 ms of audio made memory grow
+by about 30 MB an hour of speech (``canvascap bench --soak``), a few dozen shapes
+keep it flat, for at most half a second more audio to encode."""
+
+
+def encoder_frames(audio_s: float) -> int:
+    """Mel frames the encoder sees for a snapshot: the audio plus 2 s, at least 10 s
+    (with less Whisper loops), in half-second steps, at most Whisper's 30 s."""
+    wanted = int(np.ceil((audio_s + 2.0) * 100 / ENCODER_STEP_FRAMES)) * ENCODER_STEP_FRAMES
+    return min(3000, max(1000, wanted))
 
 
 def _load_and_warm(options: FasterWhisperOptions) -> FasterWhisperTranscriber:

@@ -114,3 +114,23 @@ def test_ctrl_c_stops_the_bench_at_once_without_a_traceback(data_dir, tmp_path) 
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "bench interrupted; no report written" in stderr
     assert not (tmp_path / "report" / "report.json").exists()
+
+
+def test_a_short_soak_samples_memory_loop_lag_and_final_lag(data_dir, tmp_path) -> None:
+    result = canvascap(
+        "bench",
+        "--manifest",
+        str(data_dir / "manifest.tsv"),
+        "--report",
+        str(tmp_path / "soak"),
+        "--soak",
+        "0.05",
+        timeout=seconds(300),
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "soak" / "soak.json").read_text())
+    samples = report["samples"]
+    assert samples and samples[-1]["finals"] > 0 and samples[-1]["audio_h"] > 0.02
+    assert all(s["rss_mb"] > 50 and s["loop_lag_ms_max"] >= 0 for s in samples)
+    assert report["summary"]["audio_h"] == 0.05
+    assert "| wall (s) | audio (h) | RSS (MB) |" in (tmp_path / "soak" / "soak.md").read_text()

@@ -17,7 +17,11 @@ import pytest
 from packaging.requirements import Requirement
 
 from canvascap.presets import demo_clip
-from canvascap.stages.asr_faster_whisper import FasterWhisperOptions, FasterWhisperTranscriber
+from canvascap.stages.asr_faster_whisper import (
+    FasterWhisperOptions,
+    FasterWhisperTranscriber,
+    encoder_frames,
+)
 
 ENGINES = ("faster-whisper", "ctranslate2")
 
@@ -69,3 +73,13 @@ def test_each_token_of_a_greedy_partial_gets_its_probability(speech) -> None:
     assert transcriber.model.model.supported, "CTranslate2 no longer returns token logits"
     assert scores and all(0 < p <= 1 for p in scores)
     assert len(result.word_confidence) == len(result.text.split()) > 0
+
+
+def test_short_windows_come_in_few_shapes() -> None:
+    # Half-second steps keep the number of encoder input shapes (and the compiled
+    # kernels CTranslate2 keeps for each) small over hours of speech.
+    frames = {encoder_frames(seconds / 100) for seconds in range(0, 3000)}
+    assert frames == set(range(1000, 3001, 50))
+    assert encoder_frames(0.4) == 1000  # at least 10 s: with less, Whisper loops
+    assert encoder_frames(9.26) == 1150  # 11.26 s rounded up to the next half second
+    assert encoder_frames(40.0) == 3000
