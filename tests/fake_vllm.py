@@ -5,7 +5,8 @@ It mimics what a client of vLLM can observe: ``GET /v1/models``; streamed
 ``max_tokens <= 256``); HTTP 400 for the fields vLLM refuses on diffusion models
 (``temperature`` other than 1, ``seed``, ``response_format``, ...). Its "model" answers
 each requested ``id|lang|`` line with a tagged copy of the caption, so tests can check
-the mapping. ``mode`` switches it to slow, garbage, HTTP 500, missing lines, or a
+the mapping. ``mode`` switches it to slow, garbage, a 120 kB answer (``huge``), HTTP
+500, missing lines, or a
 connection held open with a byte every half second (``trickle``, on the chat request;
 ``trickle_models``, on the model list).
 """
@@ -79,6 +80,8 @@ class FakeVllm:
                 prompt = body["messages"][-1]["content"]
                 if fake.mode == "garbage":
                     text = "ﾟ*ﾟ nonsense ]]] |||\n{{{ no lines here"
+                elif fake.mode == "huge":
+                    text = "0|es| " + "la " * 40_000
                 else:
                     text = answer_for(prompt, drop_last=fake.mode == "missing")
                 self._stream(text)

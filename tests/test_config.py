@@ -57,3 +57,10 @@ def test_malformed_set_and_missing_file_explain_the_fix(tmp_path) -> None:
     broken.write_text("stages: [unclosed\n")
     with pytest.raises(UserError, match="not valid YAML"):
         load_config(broken)
+
+
+def test_a_config_nested_thousands_deep_is_one_line_error(tmp_path) -> None:
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("stages: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(UserError, match="nested too deeply"):
+        load_config(deep)

@@ -230,3 +230,11 @@ async def test_a_server_whose_model_list_never_ends_does_not_delay_captions() ->
     assert prepared < 1.5  # start-up went on without the backend
     assert out[0].lang == "en" and out[0].final and out[0].text == "still captioned"
     assert lines(out)[(0, "es")] == "still captioned"
+
+
+async def test_an_answer_far_longer_than_a_canvas_is_refused(caplog) -> None:
+    with FakeVllm() as server:
+        server.mode = "huge"
+        out = await run_stage(stage_for(server, targets=["es"], retries=0), [final(0, "hi")])
+    assert lines(out)[(0, "es")] == "hi"  # shown untranslated, not 120 kB of "la"
+    assert any("ran past 64000 characters" in r.getMessage() for r in caplog.records)
