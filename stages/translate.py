@@ -16,6 +16,9 @@ Latency policy:
   untranslated; if more than ``max_pending`` captions wait, the oldest are shown
   untranslated at once. A broken or slow backend never holds captions back: it is
   retried with back-off and captions flow untranslated until it answers again.
+* **Never waiting for the backend.** It starts in the background (a model may load for
+  minutes); each request has one deadline for all its retries; once the input ends,
+  translations get ``drain_s``, then what still waits is written untranslated.
 * **Drafts.** With the in-process backend every denoising step yields a draft; drafts
   become non-final revisions, so a translation sharpens in place on screen.
 * **Partials** (``partials: idle``): when nothing else waits, the newest partial is
