@@ -40,12 +40,15 @@ def canvascap(*args: str, timeout: float = 180, **env: str) -> subprocess.Comple
     )
 
 
-def start_canvascap(*args: str, stdout: Any = subprocess.PIPE, **env: str) -> subprocess.Popen[str]:
+def start_canvascap(
+    *args: str, stdout: Any = subprocess.PIPE, preexec_fn: Any = None, **env: str
+) -> subprocess.Popen[str]:
     """Start ``canvascap ARGS`` in the background (for Ctrl-C tests); ``stdout`` may be
-    any file or descriptor, e.g. a pipe nobody reads."""
+    any file or descriptor, e.g. a pipe nobody reads; ``preexec_fn`` runs in the child."""
     return subprocess.Popen(
         _command(args),
         stdout=stdout,
+        preexec_fn=preexec_fn,
         stderr=subprocess.PIPE,
         text=True,
         env=cli_env(**env),

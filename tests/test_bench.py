@@ -104,8 +104,18 @@ def test_ctrl_c_stops_the_bench_at_once_without_a_traceback(data_dir, tmp_path) 
         "path\tkind\tlang\treference\n"
         + "".join(f"{c.path}\t{c.kind}\ten\t{c.reference}\n" for c in clips)
     )
+
+    def ignore_ctrl_c() -> None:  # as a script's background job does
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     process = start_canvascap(
-        "bench", "--manifest", str(small), "--report", str(tmp_path / "report"), "--no-nonspeech"
+        "bench",
+        "--manifest",
+        str(small),
+        "--report",
+        str(tmp_path / "report"),
+        "--no-nonspeech",
+        preexec_fn=ignore_ctrl_c,
     )
     wait_for_line(process, "streaming")
     time.sleep(2)

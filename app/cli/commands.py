@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -136,6 +137,10 @@ def bench(args: argparse.Namespace) -> int:
     from canvascap.bench.soak import run_soak
     from canvascap.bench.stream import run_bench
 
+    # Ctrl-C and `kill` stop a bench at once, even when started from a script that
+    # ignores SIGINT (a background job): a bench holds nothing that needs draining.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, _interrupt)
     try:
         if args.soak is not None:
             summary = run_soak(Path(args.manifest), Path(args.report), hours=args.soak)
@@ -159,6 +164,10 @@ def bench(args: argparse.Namespace) -> int:
     print(json.dumps(report, indent=2))
     say(f"report written to {args.report}/")
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _model_overrides(args: argparse.Namespace) -> list[str]:
