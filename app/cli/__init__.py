@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
         format="canvascap: %(levelname)s %(name)s: %(message)s",
     )
+    # The HTTP client logs every request's full URL, and caption URLs carry credentials.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         if args.command == "devices":
             return commands.devices()

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"sinks.transcript.options.out_dir={json.dumps(args.out)}")
     if args.overwrite:
         overrides.append("sinks.transcript.options.overwrite=true")
+    overrides += _platform_overrides(args)
     for flag in ("host", "port"):
         if getattr(args, flag) is not None:
             overrides.append(f"sinks.overlay.options.{flag}={json.dumps(getattr(args, flag))}")
@@ -164,6 +165,21 @@ def bench(args: argparse.Namespace) -> int:
     print(json.dumps(report, indent=2))
     say(f"report written to {args.report}/")
     return 0
+
+
+def _platform_overrides(args: argparse.Namespace) -> list[str]:
+    """Sinks for ``--zoom-url`` and ``--youtube-url``."""
+    overrides = []
+    for platform in ("zoom", "youtube"):
+        url = getattr(args, f"{platform}_url", None)
+        if url is None:
+            continue
+        options: dict[str, str] = {"url": url} if url else {}
+        if lang := getattr(args, f"{platform}_lang", None):
+            options["lang"] = lang
+        sink = {"use": f"sink.{platform}", "options": options}
+        overrides.append(f"sinks.{platform}={json.dumps(sink)}")
+    return overrides
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -184,6 +184,20 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--session", metavar="NAME", help="transcript file name (default: date and time)"
     )
+    for platform, where in (("zoom", "a Zoom meeting"), ("youtube", "a YouTube live stream")):
+        parser.add_argument(
+            f"--{platform}-url",
+            nargs="?",
+            const="",
+            metavar="URL",
+            help=f"also send captions to {where} at this caption URL (without URL: from "
+            f"$CANVASCAP_{platform.upper()}_URL)",
+        )
+        parser.add_argument(
+            f"--{platform}-lang",
+            metavar="LANG",
+            help=f"which line goes to {where}: a translation target (default: the spoken one)",
+        )
     parser.add_argument(
         "--overwrite",
         action="store_true",
