@@ -1,17 +1,19 @@
-"""``sink.transcript``: the session's transcript on disk.
+"""``sink.transcript``: the session's transcript on disk, written as it happens.
 
-Each final is appended to ``<session>.jsonl`` as one whole line and flushed at once,
-so a crash or a power cut loses nothing already captioned. When the session ends -
-normally, by Ctrl-C, or because a stage failed - ``<session>.srt`` and ``<session>.vtt``
-are written from everything collected, each to a temporary file first, so a file on
-disk is always whole.
+Each final is appended to ``<session>.jsonl`` as one whole line, at once. Subtitles are
+written while the session runs too: ``<session>.srt`` and ``<session>.vtt`` for the
+spoken words, ``<session>.<lang>.srt``/``.vtt`` for each translation. An utterance's
+cues are appended once the next utterance begins (its start bounds how long the last
+cue may stay; ``canvascap.pipeline.subtitles.CueStream``), and the last ones when the
+session ends. So after a crash, or ``kill -9``, every file parses and holds every cue
+before the last final; ``canvascap transcript convert`` rebuilds subtitles from the
+JSON lines of any session.
 
 A disk that fills up, or a folder that becomes unwritable, never ends the session:
-the sink is marked degraded (one warning, ``/healthz`` and the control page), lines
-that could not be written wait in memory, a line cut short is truncated away, and
-writing resumes with the next final once it can. A session name that is already used
-gets a numbered suffix instead of mixing two sessions in one file (``overwrite``
-replaces them).
+the sink is marked degraded (one warning, ``/healthz`` and the control page), what
+could not be written waits in memory, a cut-off line or cue is truncated away, and
+writing resumes once it can. A session name that is already used gets a numbered
+suffix instead of mixing two sessions in one file (``overwrite`` replaces them).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from canvascap.pipeline.channel import Receiver, Sender
 from canvascap.pipeline.errors import UserError
-from canvascap.pipeline.formats import caption_record, to_srt, to_vtt
+from canvascap.pipeline.formats import VTT_HEADER, caption_record, srt_cue, vtt_cue
 from canvascap.pipeline.stage import Context
+from canvascap.pipeline.subtitles import Cue, CueStream
 from canvascap.pipeline.types import Caption
 
 __all__ = ["TranscriptSink"]
@@ -38,11 +41,7 @@ log = logging.getLogger(__name__)
 
 
 class TranscriptSink:
-    """Writes finals as JSON lines while running, and SRT/VTT when the session ends.
-
-    Subtitles of the spoken words go to ``<session>.srt``/``.vtt``; each translation
-    language gets its own ``<session>.<lang>.srt``/``.vtt``.
-    """
+    """Writes finals as JSON lines and subtitle cues while the session runs."""
 
     accepts: ClassVar[type | None] = Caption
     emits: ClassVar[type | None] = None
@@ -59,18 +58,16 @@ class TranscriptSink:
         """Replace the files of an earlier session of the same name (``--overwrite``)
         instead of writing ``<session>-2.*``."""
         max_unwritten: int = Field(10_000, ge=1)
-        """Finals kept in memory while the disk refuses them; older ones are dropped."""
+        """Lines and cues kept in memory while the disk refuses them; older ones are
+        dropped."""
 
     def __init__(self, options: Options, ctx: Context) -> None:
         self.name = "transcript"
         self.options = options
         self.ctx = ctx
         self.base = Path(options.out_dir) / ctx.session
-        self.finals: dict[tuple[int, str], Caption] = {}
-        self._unwritten: deque[bytes] = deque()
-        self._fd: int | None = None
-        self._good_size = 0
-        """Bytes of the JSON-lines file that hold whole lines."""
+        self._files: dict[Path, _AppendFile] = {}
+        self._tracks: dict[str, _Track] = {}
         self._started = False
         self._closed = False
 
@@ -106,94 +103,69 @@ class TranscriptSink:
             self.base = folder / stem
 
     async def run(self, inbox: Receiver[Caption], outbox: Sender[Any]) -> None:
-        """Append each non-empty final as it arrives."""
+        """Append each non-empty final, and the subtitle cues it settles."""
         self._started = True
         async for caption in inbox:
             if not caption.final or not caption.text:
                 continue
-            self.finals[caption.key] = caption
             record = json.dumps(caption_record(caption), ensure_ascii=False) + "\n"
-            self._unwritten.append(record.encode("utf-8"))
-            if len(self._unwritten) > self.options.max_unwritten:
-                self._unwritten.popleft()
-                self.ctx.metrics.count("transcript.finals_dropped")
-            self._write_lines()
+            self._append(self.base.with_suffix(".jsonl"), record)
+            track = self._track("" if caption.spoken else caption.lang)
+            self._write_cues(track, track.cues.add(caption))
 
     async def aclose(self) -> None:
-        """Write what is left, close the JSON lines and write the subtitle files (once)."""
+        """Write the last cues and whatever waits, then close the files (once)."""
         if self._closed or not self._started:
             return
         self._closed = True
-        self._write_lines()
-        if self._unwritten:
-            log.warning(
-                "%d final(s) could not be written to %s",
-                len(self._unwritten),
-                self.base.with_suffix(".jsonl"),
-            )
-        if self._fd is not None:
-            os.close(self._fd)
-        by_language: dict[str, list[Caption]] = {"": []}
-        for caption in self.finals.values():
-            by_language.setdefault("" if caption.spoken else caption.lang, []).append(caption)
-        for lang, finals in by_language.items():
-            stem = self.base.name + (f".{lang}" if lang else "")
-            for wanted, suffix, render in (
-                (self.options.srt, "srt", to_srt),
-                (self.options.vtt, "vtt", to_vtt),
-            ):
-                if wanted:
-                    self._write_whole(self.base.parent / f"{stem}.{suffix}", render(finals))
+        self._track("")  # the spoken subtitles exist even for a session without speech
+        for track in self._tracks.values():
+            self._write_cues(track, track.cues.flush())
+        unwritten = 0
+        for file in self._files.values():
+            file.close()
+            unwritten += len(file.unwritten)
+        if unwritten:
+            log.warning("%d line(s) or cue(s) of the transcript could not be written", unwritten)
 
-    # -- writing -----------------------------------------------------------------------
-    def _write_lines(self) -> None:
-        """Append the waiting lines; on a failure keep them and cut any partial line."""
-        path = self.base.with_suffix(".jsonl")
-        try:
-            if self._fd is None:
-                self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                self._good_size = os.fstat(self._fd).st_size
-                self.ctx.report.add_file(path)
-            while self._unwritten:
-                line = self._unwritten[0]
-                written = os.write(self._fd, line)
-                if written != len(line):
-                    raise OSError(28, "No space left on device")
-                self._good_size += written
-                self._unwritten.popleft()
-        except OSError as error:
-            self._cut_partial_line()
-            if self.ctx.metrics.degrade(self.name, f"cannot write {path.name}: {error.strerror}"):
+    # -- files -------------------------------------------------------------------------
+    def _track(self, lang: str) -> _Track:
+        """The subtitles of one line: the spoken one (``""``) or a translation."""
+        if lang not in self._tracks:
+            stem = self.base.name + (f".{lang}" if lang else "")
+            self._tracks[lang] = _Track(stem)
+            if self.options.vtt:
+                self._append(self.base.parent / f"{stem}.vtt", VTT_HEADER)
+        return self._tracks[lang]
+
+    def _write_cues(self, track: _Track, cues: list[Cue]) -> None:
+        folder = self.base.parent
+        for cue in cues:
+            track.numbered += 1
+            if self.options.srt:
+                self._append(folder / f"{track.stem}.srt", srt_cue(track.numbered, cue))
+            if self.options.vtt:
+                self._append(folder / f"{track.stem}.vtt", vtt_cue(cue))
+
+    def _append(self, path: Path, text: str) -> None:
+        file = self._files.get(path)
+        if file is None:
+            file = self._files[path] = _AppendFile(path, self.options.max_unwritten)
+            self.ctx.report.add_file(path)
+        if len(file.unwritten) == file.unwritten.maxlen:
+            self.ctx.metrics.count("transcript.dropped")  # the oldest waiting piece goes
+        problem = file.append(text.encode("utf-8"))
+        if problem is not None:
+            self.ctx.metrics.count("transcript.write_errors")
+            if self.ctx.metrics.degrade(self.name, f"cannot write {path.name}: {problem}"):
                 log.warning(
                     "cannot write %s (%s); captions go on, and writing resumes when it can",
                     path,
-                    error.strerror or error,
+                    problem,
                 )
-            return
-        if self.ctx.metrics.recover(self.name):
-            log.warning("writing %s again; nothing was lost", path)
-
-    def _cut_partial_line(self) -> None:
-        if self._fd is None:
-            return
-        try:
-            os.ftruncate(self._fd, self._good_size)
-        except OSError:
-            os.close(self._fd)  # reopened, and its whole lines counted, on the next try
-            self._fd = None
-
-    def _write_whole(self, path: Path, text: str) -> None:
-        """Write a file through a temporary one, so no half-written file is left."""
-        partial = path.with_name(f".{path.name}.partial")
-        try:
-            partial.write_text(text, encoding="utf-8")
-            os.replace(partial, path)
-        except OSError as error:
-            partial.unlink(missing_ok=True)
-            self.ctx.metrics.degrade(self.name, f"cannot write {path.name}: {error.strerror}")
-            log.warning("cannot write %s (%s)", path, error.strerror or error)
-            return
-        self.ctx.report.add_file(path)
+        elif not any(f.unwritten for f in self._files.values()):
+            if self.ctx.metrics.recover(self.name):
+                log.warning("writing the transcript again; nothing was lost")
 
     def _session_files(self, stem: str) -> list[Path]:
         """Files an earlier session named ``stem`` left in the output folder: its JSON
@@ -203,3 +175,59 @@ class TranscriptSink:
             re.escape(stem) + r"(\.jsonl|(\.[A-Za-z]{2,3}(-[A-Za-z0-9]{2,4})?)?\.(srt|vtt))"
         )
         return [path for path in self.base.parent.glob(f"{stem}.*") if own.fullmatch(path.name)]
+
+
+class _Track:
+    """The subtitle files of one line (spoken, or one translation) and their cues."""
+
+    def __init__(self, stem: str) -> None:
+        self.stem = stem
+        self.cues = CueStream()
+        self.numbered = 0
+        """SRT cues written so far."""
+
+
+class _AppendFile:
+    """A file that only ever gets whole pieces (a JSON line, a cue) appended.
+
+    A piece the disk refuses waits, with the ones after it, for the next try; a piece
+    cut short by a full disk is truncated away, so the file always ends whole.
+    """
+
+    def __init__(self, path: Path, max_unwritten: int) -> None:
+        self.path = path
+        self.unwritten: deque[bytes] = deque(maxlen=max_unwritten)
+        self._fd: int | None = None
+        self._whole_size = 0
+
+    def append(self, piece: bytes) -> str | None:
+        """Queue ``piece`` and write what waits; return why writing failed, or ``None``."""
+        self.unwritten.append(piece)
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                self._whole_size = os.fstat(self._fd).st_size
+            while self.unwritten:
+                data = self.unwritten[0]
+                written = os.write(self._fd, data)
+                if written != len(data):
+                    raise OSError(28, "No space left on device")
+                self._whole_size += written
+                self.unwritten.popleft()
+        except OSError as error:
+            self._cut_partial_piece()
+            return str(error.strerror or error)
+        return None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _cut_partial_piece(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            os.ftruncate(self._fd, self._whole_size)
+        except OSError:
+            self.close()  # reopened, and its whole size read again, on the next try

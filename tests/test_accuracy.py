@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from whisper_normalizer.english import EnglishTextNormalizer
 
+from canvascap.pipeline.subtitles import CueRules, cues
 from canvascap.testing import caption_file
 from tests.conftest import manifest, shared_manifest, write_wav
 
@@ -16,16 +17,31 @@ normalize = EnglishTextNormalizer()
 
 
 @pytest.mark.slow
-async def test_english_finals_word_error_rate_at_most_ten_percent(data_dir) -> None:
-    references, hypotheses = [], []
+async def test_english_finals_word_error_rate_and_subtitle_rules(data_dir) -> None:
+    references, hypotheses, subtitles = [], [], []
     for clip in (c for c in manifest() if c.lang == "en"):
         tap, _ = await caption_file(str(clip.path), partials=False)
         references.append(normalize(clip.reference))
         hypotheses.append(normalize(" ".join(c.text for c in tap.finals)))
+        subtitles.append(cues(tap.finals))
     wer = jiwer.wer(references, hypotheses)
     print(f"WER over {len(references)} English clips: {wer:.3f}")
     assert len(references) >= 20
     assert wer <= 0.10
+    # The subtitles of these real transcripts keep the guidelines (docs: subtitles.py).
+    rules = CueRules()
+    every = [cue for clip in subtitles for cue in clip]
+    for cue in every:
+        lines = cue.text.split("\n")
+        assert len(lines) <= rules.lines and all(len(line) <= rules.line_chars for line in lines)
+        assert rules.min_s - 1e-6 <= cue.end_s - cue.start_s <= rules.max_s + 1e-6, cue
+    for clip in subtitles:
+        assert all(
+            b.start_s - a.end_s >= rules.gap_s - 1e-6 for a, b in zip(clip, clip[1:], strict=False)
+        )
+    readable = [c for c in every if len(c.text) / (c.end_s - c.start_s) <= rules.max_cps + 1e-6]
+    print(f"{len(every)} cues, {len(readable)} within {rules.max_cps:g} characters a second")
+    assert len(readable) >= 0.85 * len(every)  # dense reading cannot all be slowed down
 
 
 async def no_captions_on(paths: list[Path]) -> None:

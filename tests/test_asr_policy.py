@@ -11,8 +11,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from canvascap.pipeline.formats import cues
 from canvascap.pipeline.stage import Context
+from canvascap.pipeline.subtitles import CueRules, cues
 from canvascap.pipeline.testing import run_stage
 from canvascap.pipeline.types import Utterance
 from canvascap.stages.asr import AsrOptions, AsrStage
@@ -300,7 +300,7 @@ async def test_a_word_whisper_runs_on_from_after_it_was_sent_is_shown_whole() ->
     assert [c.text for c in finals] == ["when the crafts", "men took", "care that beautiful."]
     # "men" is the rest of "crafts": displays join the pieces into one word ...
     assert [c.continues_word for c in finals] == [False, True, False]
-    assert [cue.text for cue in cues(finals, line_chars=80)] == [
+    assert [cue.text for cue in cues(finals, CueRules(line_chars=80))] == [
         "when the craftsmen took care that beautiful."
     ]
     # ... and later decodes are forced to start with the word as Whisper wrote it.

@@ -21,7 +21,7 @@ from canvascap.pipeline.channel import Channel, Discard, Policy
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption
 from canvascap.stages.transcript import TranscriptSink
-from tests.cli import canvascap, cli_env, wait_for_line
+from tests.cli import canvascap, cli_env, start_canvascap, wait_for_line
 from tests.timing import seconds
 
 
@@ -119,3 +119,60 @@ def test_a_session_name_used_twice_never_mixes_two_sessions(jfk, tmp_path) -> No
     assert replaced.returncode == 0 and "written as" not in replaced.stderr
     assert [r["id"] for r in lines_of(tmp_path / "talk.jsonl")] == once
     assert not (tmp_path / "talk-3.jsonl").exists()
+
+
+def test_a_killed_session_leaves_subtitles_that_parse_up_to_its_last_final(
+    three_sentences, tmp_path
+) -> None:
+    process = start_canvascap(
+        "run", "--input", str(three_sentences), "--out", str(tmp_path), "--session", "killed"
+    )
+    jsonl, deadline = tmp_path / "killed.jsonl", time.monotonic() + seconds(60)
+    while len(jsonl.read_text().splitlines()) < 2 if jsonl.exists() else True:
+        assert time.monotonic() < deadline, "two finals within a minute"
+        time.sleep(0.1)
+    process.kill()  # kill -9: no handler runs, nothing is flushed on the way out
+    process.communicate(timeout=seconds(30))
+    finals = [r["text"] for r in lines_of(jsonl)]
+    srt = (tmp_path / "killed.srt").read_text()
+    vtt = (tmp_path / "killed.vtt").read_text()
+    blocks = [b for b in srt.split("\n\n") if b.strip()]
+    assert all(re.fullmatch(r"\d+\n[\d:,]+ --> [\d:,]+\n.+", b, re.S) for b in blocks), srt
+    assert vtt.startswith("WEBVTT\n\n") and vtt.count("-->") == len(blocks)
+    shown = " ".join(" ".join(b.split("\n")[2:]) for b in blocks)
+    assert shown.startswith(" ".join(finals[:-1])), (shown, finals)  # every cue before the last
+
+
+def test_convert_rebuilds_subtitles_from_any_session(jfk, tmp_path) -> None:
+    run = canvascap(
+        "run",
+        "--input",
+        str(jfk),
+        "--no-realtime",
+        "--no-overlay",
+        "--out",
+        str(tmp_path),
+        "--session",
+        "talk",
+    )
+    assert run.returncode == 0, run.stderr
+    for fmt in ("srt", "vtt"):
+        rebuilt = canvascap("transcript", "convert", str(tmp_path / "talk.jsonl"), "--format", fmt)
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert rebuilt.stdout == (tmp_path / f"talk.{fmt}").read_text()  # the live file, again
+    # A transcript of an older version (no roles, no utterances) with a line cut short.
+    old = tmp_path / "old.jsonl"
+    old.write_text(
+        '{"id": 0, "start_s": 0.5, "end_s": 2.0, "lang": "en", "text": "Hello there.", '
+        '"source": "Hello there.", "words": []}\n'
+        '{"id": 0, "start_s": 0.5, "end_s": 2.0, "lang": "es", "text": "Hola.", '
+        '"source": "Hello there.", "words": []}\n'
+        '{"id": 1, "start_s": 3.0, "end'
+    )
+    text = canvascap("transcript", "convert", str(old), "--format", "txt")
+    assert text.returncode == 0 and text.stdout == "Hello there.\n"
+    assert "1 damaged line(s)" in text.stderr
+    spanish = canvascap("transcript", "convert", str(old), "--lang", "es", "--format", "vtt")
+    assert spanish.returncode == 0 and "Hola." in spanish.stdout
+    missing = canvascap("transcript", "convert", str(old), "--lang", "de")
+    assert missing.returncode == 2 and "has no 'de' translation (it has: es)" in missing.stderr

@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
             return commands.devices()
         if args.command == "transcribe":
             return commands.transcribe(args)
+        if args.command == "transcript":
+            return commands.convert_transcript(args)
         if args.command == "llm":
             return llm_check(args)
         if args.command == "bench":

@@ -22,7 +22,7 @@ from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption
 from canvascap.presets import demo_clip, file_source_overrides
 
-__all__ = ["bench", "devices", "run", "transcribe"]
+__all__ = ["bench", "convert_transcript", "devices", "run", "transcribe"]
 
 RENDERERS: dict[str, Callable[[Iterable[Caption]], str]] = {
     "txt": formats.to_text,
@@ -110,6 +110,46 @@ def transcribe(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return status
+
+
+def convert_transcript(args: argparse.Namespace) -> int:
+    """``transcript convert``: subtitles or text rebuilt from a session's JSON lines."""
+    path = Path(args.jsonl)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror} (give a session's .jsonl)") from None
+    captions: list[Caption] = []
+    first_lang: dict[int, str] = {}  # the spoken line of an id comes first
+    damaged = 0
+    for line in lines:
+        try:
+            record = json.loads(line)
+            spoken = first_lang.setdefault(record["id"], record["lang"]) == record["lang"]
+            captions.append(formats.caption_from_record(record, spoken))
+        except (ValueError, KeyError, TypeError):
+            damaged += 1  # e.g. a line cut short when an old version crashed
+    if not captions:
+        raise UserError(f"{path} holds no transcript lines: give a session's .jsonl file")
+    if damaged:
+        say(f"{damaged} damaged line(s) of {path} skipped")
+    wanted = [
+        c for c in captions if (c.lang == args.lang and not c.spoken if args.lang else c.spoken)
+    ]
+    if not wanted:
+        langs = sorted({c.lang for c in captions if not c.spoken})
+        raise UserError(
+            f"{path} has no '{args.lang}' translation (it has: {', '.join(langs) or 'none'})"
+        )
+    text = RENDERERS[args.format](wanted)
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise UserError(f"cannot write {args.output}: {error.strerror}") from None
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def devices() -> int:

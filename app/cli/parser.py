@@ -72,6 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
     add_model_options(transcribe)
 
+    transcript = commands.add_parser(
+        "transcript",
+        help="work with the transcripts of earlier sessions",
+        description="Tools for the JSON-lines transcripts canvascap writes.",
+    )
+    transcript_commands = transcript.add_subparsers(
+        dest="transcript_command", required=True, metavar="COMMAND"
+    )
+    convert = transcript_commands.add_parser(
+        "convert",
+        help="rebuild subtitles or text from a session's JSON lines",
+        description="Rebuild SRT, WebVTT or plain text from a session's .jsonl transcript "
+        "(of this version or an older one), e.g. after a crash.",
+    )
+    convert.add_argument("jsonl", metavar="SESSION.jsonl", help="the session's JSON lines")
+    convert.add_argument("--format", choices=("srt", "vtt", "txt"), default="srt")
+    convert.add_argument(
+        "--lang", metavar="LANG", help="a translation's subtitles (default: the spoken words)"
+    )
+    convert.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
+
     llm = commands.add_parser(
         "llm",
         help="check the translation backend",
