@@ -272,3 +272,73 @@ async def test_overlay_with_a_token_reaches_the_feed_when_not_on_loopback_only()
         await denied.goto(f"{sink.url}/overlay?fade=0")
         await denied.wait_for_timeout(1000)
         assert await denied.inner_text("#captions") == ""
+
+
+WHOLE_LINES = """
+(() => {
+  const box = document.querySelector('#captions').getBoundingClientRect();
+  const lines = new Map();
+  for (const text of document.querySelectorAll('#captions .text')) {
+    for (const r of text.getClientRects()) lines.set(Math.round(r.bottom), r);
+  }
+  const shown = [...lines.values()].filter(r => r.bottom > box.top && r.top < box.bottom);
+  const cut = shown.filter(r => r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5);
+  return [shown.length, cut.length];
+})()
+"""
+
+
+@pytest.mark.parametrize("lines", [1, 2, 3])
+async def test_the_overlay_shows_exactly_n_whole_lines_rolling_up(lines) -> None:
+    async with overlay_server() as (sink, feed), chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 720}, bypass_csp=True)
+        await page.goto(f"{sink.url}/overlay?fade=0&lines={lines}")
+        sentences = [
+            "The new schedule starts on Monday, so please check your calendars",
+            "We are still waiting for the final numbers from the sales team",
+            "If you have questions, write them in the chat and we will answer them",
+            "Our next speaker has worked on public transport for twenty years",
+        ]
+        for cid, text in enumerate(sentences):
+            await feed.send(caption(cid, text))
+        await page.wait_for_selector("#caption-3")
+        await page.wait_for_timeout(100)
+        assert await page.evaluate(WHOLE_LINES) == [lines, 0]
+        if lines == 3:
+            await page.screenshot(path=str(artifact("overlay-3-lines.png")))
+        await feed.send(caption(4, "Thank you all for coming, and see you next week"))
+        await page.wait_for_selector("#caption-4")
+        await page.wait_for_timeout(100)
+        assert await page.evaluate(WHOLE_LINES) == [lines, 0]  # rolled up, still whole
+        last = await page.inner_text("#captions")
+        assert last.strip().endswith("see you next week")
+
+
+async def test_without_a_box_the_letters_get_an_outline() -> None:
+    async with overlay_server() as (sink, feed), chromium() as browser:
+        page = await browser.new_page(bypass_csp=True)
+        stroke = "getComputedStyle(document.querySelector('.text')).webkitTextStrokeWidth"
+        await feed.send(caption(0, "readable over a bright scene"))
+        widths = []
+        for query in ("bg=transparent", "", "bg=transparent&outline=0", "outline=5"):
+            await page.goto(f"{sink.url}/overlay?fade=0&{query}")
+            await page.wait_for_selector(".text")
+            widths.append(await page.evaluate(stroke))
+        assert widths == ["3px", "0px", "0px", "5px"]
+
+
+async def test_the_control_page_previews_a_scaled_1920_by_1080_scene() -> None:
+    async with overlay_server() as (sink, feed), chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+        await page.goto(f"{sink.url}/")
+        await feed.send(caption(0, "the preview shows this line as OBS would"))
+        frame = page.frame_locator("#preview")
+        await frame.locator("#caption-0").wait_for()
+        size = await page.eval_on_selector(
+            "#preview", "f => [f.offsetWidth, f.offsetHeight, f.getBoundingClientRect().width]"
+        )
+        box = await page.eval_on_selector("#preview-box", "b => b.clientWidth")
+        assert size[:2] == [1920, 1080]  # the scene OBS renders
+        assert abs(size[2] - box) < 2  # scaled to the width the page gives it
+        text_height = await frame.locator(".text").evaluate("e => e.getBoundingClientRect().height")
+        assert text_height > 42  # laid out at full size, then scaled: lines never re-wrap

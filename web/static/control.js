@@ -76,6 +76,12 @@ function updateUrl() {
 }
 
 form.addEventListener("input", updateUrl);
+
+// Scale the 1920x1080 preview to the width it has on this page.
+const previewBox = document.getElementById("preview-box");
+new ResizeObserver(() => {
+  previewBox.style.setProperty("--scale", String(previewBox.clientWidth / 1920));
+}).observe(previewBox);
 document.getElementById("copy").addEventListener("click", async () => {
   urlBox.select();
   try {

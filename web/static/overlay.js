@@ -6,6 +6,7 @@
 //   fade=8           seconds of silence before captions fade out (0: never)
 //   font=Inter       font family        size=42        font size in px
 //   color=ffffff     text colour        bg=00000099    box colour ("transparent" for none)
+//   outline=4        dark outline around the letters, in px (default: on without a box)
 //   align=center|left|right|start|end
 //   token=...        needed when the server is not on this computer only
 
@@ -15,6 +16,7 @@ const store = new CaptionStore();
 const targetLang = params.get("lang");
 const show = params.get("show") || (targetLang ? "translation" : "source");
 const fadeS = Number(params.get("fade") ?? 8);
+const lineCount = Number.parseInt(params.get("lines"), 10) || 3;
 
 function cssColor(value) {
   if (!value) return null;
@@ -24,8 +26,7 @@ function cssColor(value) {
 
 function setStyle() {
   const style = document.documentElement.style;
-  const lines = Number.parseInt(params.get("lines"), 10);
-  if (lines > 0) style.setProperty("--lines", String(lines));
+  if (lineCount > 0) style.setProperty("--lines", String(lineCount));
   const size = Number.parseFloat(params.get("size"));
   if (size > 0) style.setProperty("--size", `${size}px`);
   const font = params.get("font");
@@ -34,6 +35,11 @@ function setStyle() {
   if (color) style.setProperty("--color", color);
   const bg = cssColor(params.get("bg"));
   if (bg) style.setProperty("--bg", bg);
+  // Without a box, light text needs an outline to be read over a light scene.
+  const outline = Number.parseFloat(params.get("outline"));
+  const boxless = bg && CSS.supports("color", bg) && /^(transparent|#[0-9a-f]{6}00)$/i.test(bg);
+  const width = Number.isFinite(outline) ? outline : boxless ? Math.max(2, size / 14 || 3) : 0;
+  if (width > 0) style.setProperty("--outline", `${width}px`);
   const align = params.get("align");
   if (["left", "right", "center", "start", "end"].includes(align)) {
     style.setProperty("--align", align);
@@ -120,6 +126,25 @@ function render() {
   }
 }
 
+/** Show exactly `lineCount` whole lines: the container ends where the oldest kept line
+ *  starts, so older lines roll out of view whole instead of being cut through. */
+function fitLines() {
+  root.style.height = "auto";
+  const bottoms = new Map(); // one entry per visual line: its top, by its bottom
+  for (const text of root.querySelectorAll(".text")) {
+    for (const box of text.getClientRects()) {
+      const key = Math.round(box.bottom);
+      bottoms.set(key, Math.min(bottoms.get(key) ?? Infinity, box.top));
+    }
+  }
+  const lines = [...bottoms.entries()].sort((a, b) => a[0] - b[0]);
+  if (lines.length <= lineCount) return;
+  const kept = lines.slice(-lineCount);
+  const top = Math.min(...kept.map(([, lineTop]) => lineTop));
+  const bottom = root.getBoundingClientRect().bottom;
+  root.style.height = `${Math.ceil(bottom - top)}px`;
+}
+
 let fadeTimer = null;
 function wake() {
   root.classList.remove("faded");
@@ -128,10 +153,12 @@ function wake() {
 }
 
 setStyle();
+addEventListener("resize", fitLines);
 openFeed(store, {
   onChange: () => {
     store.prune(50);
     render();
+    fitLines();
     wake();
   },
 });
