@@ -196,8 +196,14 @@ async def test_after_a_reconnect_a_translation_showing_the_spoken_text_is_not_th
             ".map(e => e.lang || e.parentNode.lang)"
         )
         assert await page.evaluate(langs) == ["en", "de"]
-        # The server restarts the feed: the page reconnects and rebuilds from a snapshot,
+        # OBS reloads the page: it connects again and builds everything from a snapshot,
         # in which the German line comes first.
+        await page.reload()
+        await page.evaluate(RECORD_CAPTIONS)
+        await page.wait_for_selector("#caption-0 .translation")
+        assert await page.evaluate(langs) == ["en", "de"]
+        # The server restarts the feed: the page reconnects, keeps what it had, and
+        # takes the snapshot.
         for client in list(sink.clients):
             await client.connection.close(1012, "restart")
         await feed.send(caption(1, "after the reconnect"))
@@ -342,3 +348,72 @@ async def test_the_control_page_previews_a_scaled_1920_by_1080_scene() -> None:
         assert abs(size[2] - box) < 2  # scaled to the width the page gives it
         text_height = await frame.locator(".text").evaluate("e => e.getBoundingClientRect().height")
         assert text_height > 42  # laid out at full size, then scaled: lines never re-wrap
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+async def test_the_audience_page_shows_the_language_a_viewer_picks_on_a_phone() -> None:
+    async with overlay_server() as (sink, feed), chromium() as browser:
+        page = await browser.new_page(viewport=PHONE, bypass_csp=True)
+        await page.goto(f"{sink.url}/watch")
+        await page.wait_for_selector("#status.live")  # connected: every caption arrives live
+        spanish = {0: "buenos días a todos", 1: "empecemos con las cifras"}
+        for cid, english in enumerate(["good morning everyone", "let us start with the numbers"]):
+            await feed.send(caption(cid, english))
+            await feed.send(caption(cid, f"guten Tag {cid}", lang="de", role=Role.TRANSLATION))
+            if cid in spanish:
+                await feed.send(caption(cid, spanish[cid], lang="es", role=Role.TRANSLATION))
+        await feed.send(caption(2, "and the plans for next year"))  # not translated yet
+        await page.wait_for_function("document.querySelectorAll('#lines p').length === 3")
+        shown = "[...document.querySelectorAll('#lines p')].map(p => [p.textContent, p.className])"
+        assert [text for text, _ in await page.evaluate(shown)][0] == "good morning everyone"
+        options = await page.eval_on_selector_all("#language option", "os => os.map(o => o.value)")
+        assert options == ["", "de", "es"]
+        await page.select_option("#language", "es")
+        assert await page.evaluate(shown) == [
+            ["buenos días a todos", "final"],
+            ["empecemos con las cifras", "final"],
+            ["and the plans for next year", "pending"],  # the spoken words until translated
+        ]
+        size = await page.eval_on_selector(
+            "#lines", "e => parseFloat(getComputedStyle(e).fontSize)"
+        )
+        assert size >= 22  # large enough to read at arm's length
+        assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        await page.screenshot(path=str(artifact("watch-phone.png")))
+        # The choice is remembered when the page is opened again.
+        await page.reload()
+        await page.wait_for_function("document.querySelectorAll('#lines p').length === 3")
+        assert await page.input_value("#language") == "es"
+
+
+async def test_the_audience_page_scrolls_back_and_returns_to_live() -> None:
+    async with overlay_server() as (sink, feed), chromium() as browser:
+        page = await browser.new_page(viewport=PHONE, bypass_csp=True)
+        await page.goto(f"{sink.url}/watch")
+        await page.wait_for_selector("#status.live")  # connected: every caption arrives live
+        for cid in range(40):
+            await feed.send(caption(cid, f"line number {cid} of a long talk about many things"))
+            await asyncio.sleep(0.02)  # as speech comes: a line at a time
+        await page.wait_for_function("document.querySelectorAll('#lines p').length === 40")
+        at_bottom = "(() => { const v = document.querySelector('#lines');"
+        at_bottom += " return v.scrollTop + v.clientHeight >= v.scrollHeight - 8; })()"
+        assert await page.evaluate(at_bottom)
+        await page.eval_on_selector("#lines", "v => { v.scrollTop = 0; }")
+        await page.wait_for_selector("#live:not([hidden])")
+        await feed.send(caption(40, "a new line while reading back"))
+        await page.wait_for_function("document.querySelectorAll('#lines p').length === 41")
+        assert await page.eval_on_selector("#lines", "v => v.scrollTop") == 0  # left alone
+        await page.click("#live")
+        assert await page.evaluate(at_bottom)
+
+
+async def test_the_control_page_gives_the_audience_page_and_its_qr_code() -> None:
+    async with overlay_server() as (sink, _), chromium() as browser:
+        page = await browser.new_page(bypass_csp=True)
+        await page.goto(f"{sink.url}/")
+        await page.wait_for_function("document.querySelector('#watch-url').href !== ''")
+        assert await page.inner_text("#watch-url") == f"{sink.url}/watch"
+        await page.wait_for_function("document.querySelector('#watch-qr').naturalWidth > 0")
+        assert not await page.is_hidden("#watch-local")  # loopback: phones cannot reach it

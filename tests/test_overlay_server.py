@@ -367,3 +367,26 @@ async def test_four_hundred_viewers_under_a_low_descriptor_limit_neither_crash_n
     assert 100 <= outcomes.count("in") < 256
     assert outcomes.count(503) == 400 - outcomes.count("in")
     assert process.returncode == 0 and len(stderr) < 4000, stderr[-2000:]
+
+
+async def test_the_viewer_token_opens_the_audience_page_and_the_feed_only() -> None:
+    async with overlay_server(host="0.0.0.0") as (sink, feed):
+        admin, viewer = sink.token, sink.viewer_token
+        assert admin and viewer and admin != viewer
+        assert sink.watch_url.endswith(f"/watch?token={viewer}")
+        for path, opens in (
+            ("/watch", True),
+            ("/", False),
+            ("/healthz", False),
+            ("/watch-qr.svg", False),
+        ):
+            status, body, _ = await asyncio.to_thread(http_get, sink.port, f"{path}?token={viewer}")
+            assert (status == 200) is opens, path
+            assert admin.encode() not in body  # the admin token never leaks to viewers
+        async with connect(feed_url(sink, viewer)) as client:
+            assert json.loads(await client.recv())["type"] == "snapshot"
+        for path in ("/", "/healthz", "/watch-qr.svg", "/watch"):
+            status, *_ = await asyncio.to_thread(http_get, sink.port, f"{path}?token={admin}")
+            assert status == 200, path
+        status, *_ = await asyncio.to_thread(http_get, sink.port, "/watch")
+        assert status == 401

@@ -22,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import io
 import ipaddress
 import json
 import logging
 import resource
 import secrets
+import socket
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, ClassVar
@@ -65,9 +67,11 @@ _CONTENT_TYPES = {
 }
 
 # Pages by URL path; anything not listed here (and not an asset below) is 404.
-_PAGES = {"/": "index.html", "/overlay": "overlay.html"}
-# Paths that need the token when one is set; the overlay page itself holds no captions.
-_PROTECTED = frozenset({"/", "/ws", "/healthz"})
+_PAGES = {"/": "index.html", "/overlay": "overlay.html", "/watch": "watch.html"}
+# Paths that need the (admin) token when one is set, and those the read-only viewer
+# token also opens. The overlay page itself holds no captions.
+_ADMIN_ONLY = frozenset({"/", "/healthz", "/watch-qr.svg"})
+_VIEWERS_TOO = frozenset({"/ws", "/watch"})
 
 
 class OverlayOptions(BaseModel):
@@ -82,6 +86,9 @@ class OverlayOptions(BaseModel):
     token: str | None = None
     """Access token; generated when the host is not loopback and none is given. An empty
     token is refused: it would leave a server open to the network unprotected."""
+    viewer_token: str | None = None
+    """Read-only token for the audience page (``/watch``) and the feed: it opens neither
+    the control page nor the health endpoint. Generated like ``token``."""
     origins: list[str] | None = None
     """Extra web origins allowed to open the feed (``["*"]`` for any)."""
     allowed_hosts: list[str] = Field(default_factory=list)
@@ -99,7 +106,7 @@ class OverlayOptions(BaseModel):
     max_message_bytes: int = Field(4096, ge=64)
     """Largest message a client may send (clients only send small control messages)."""
 
-    @field_validator("token")
+    @field_validator("token", "viewer_token")
     @classmethod
     def _token_not_empty(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
@@ -132,8 +139,10 @@ class OverlaySink:
         self.book = CaptionBook(options.history)
         self.clients: set[_Client] = set()
         self.token = options.token
-        if self.token is None and not _is_loopback(options.host):
-            self.token = secrets.token_urlsafe(16)
+        self.viewer_token = options.viewer_token
+        if not _is_loopback(options.host):
+            self.token = self.token or secrets.token_urlsafe(16)
+            self.viewer_token = self.viewer_token or secrets.token_urlsafe(16)
         self._server: Server | None = None
         # Pages and assets by URL path, read once (no disk I/O on the event loop while
         # serving): nothing else on disk can ever be reached.
@@ -155,6 +164,7 @@ class OverlaySink:
             *map(str.lower, options.allowed_hosts),
         }
         self.port: int | None = None
+        self._qr = b""
 
     # -- lifecycle -------------------------------------------------------------------
     async def prepare(self) -> None:
@@ -178,6 +188,8 @@ class OverlaySink:
         report.urls["overlay"] = self.page_url("/overlay")
         report.urls["control"] = self.page_url("/")
         report.urls["feed"] = self.page_url("/ws", scheme="ws")
+        report.urls["watch"] = self.watch_url
+        self._qr = _qr_svg(self.watch_url)
 
     @property
     def url(self) -> str:
@@ -189,9 +201,18 @@ class OverlaySink:
         suffix = f"?token={self.token}" if self.token else ""
         return f"{self._base_url(scheme)}{path}{suffix}"
 
-    def _base_url(self, scheme: str) -> str:
+    @property
+    def watch_url(self) -> str:
+        """The audience page, as phones on the network reach it, with the viewer token."""
         host = self.options.host
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        if host in _WILDCARDS:
+            host = _network_address()
+        suffix = f"?token={self.viewer_token}" if self.viewer_token else ""
+        return f"{self._base_url('http', host)}/watch{suffix}"
+
+    def _base_url(self, scheme: str, host: str | None = None) -> str:
+        host = host or self.options.host
+        shown = "127.0.0.1" if host in _WILDCARDS else host
         if ":" in shown:
             shown = f"[{shown}]"
         return f"{scheme}://{shown}:{self.port}"
@@ -225,6 +246,7 @@ class OverlaySink:
             "session": self.ctx.session,
             "uptime_s": round((self.ctx.clock.now_ns() - self._started_ns) / 1e9, 1),
             "clients": len(self.clients),
+            "watch_url": self.watch_url,
             **self.ctx.metrics.snapshot(),
         }
 
@@ -245,7 +267,9 @@ class OverlaySink:
         if not self._host_allowed(request.headers.get("Host", "")):
             self.ctx.metrics.count("overlay.hosts_refused")
             return _plain(HTTPStatus.FORBIDDEN, "unknown host name\n")
-        if path in _PROTECTED and not self._authorized(url.query):
+        if path in _ADMIN_ONLY and not self._authorized(url.query, admin_only=True):
+            return _plain(HTTPStatus.UNAUTHORIZED, "a valid ?token= is needed\n")
+        if path in _VIEWERS_TOO and not self._authorized(url.query, admin_only=False):
             return _plain(HTTPStatus.UNAUTHORIZED, "a valid ?token= is needed\n")
         if path == "/ws":
             if request.method != "GET":
@@ -263,16 +287,22 @@ class OverlaySink:
         if path == "/healthz":
             body = json.dumps(self.health()).encode()
             return _response(HTTPStatus.OK, body, "application/json")
+        if path == "/watch-qr.svg":
+            return _response(HTTPStatus.OK, self._qr, "image/svg+xml")
         if path not in self._files:
             return _plain(HTTPStatus.NOT_FOUND, "not found\n")
         body, content_type = self._files[path]
         return _response(HTTPStatus.OK, body, content_type)
 
-    def _authorized(self, query: str) -> bool:
+    def _authorized(self, query: str, admin_only: bool) -> bool:
+        """Whether the request's token opens this path (the admin token opens all)."""
         if self.token is None:
             return True
-        given = parse_qs(query).get("token", [""])[0]
-        return hmac.compare_digest(given.encode(), self.token.encode())
+        given = parse_qs(query).get("token", [""])[0].encode()
+        tokens = (
+            [self.token] if admin_only or not self.viewer_token else [self.token, self.viewer_token]
+        )
+        return any(hmac.compare_digest(given, token.encode()) for token in tokens)
 
     def _open_connections(self) -> int:
         """Connections open now, this one and those still in their handshake included:
@@ -360,6 +390,29 @@ def _valid_client_message(message: str | bytes) -> bool:
 
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 _LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def _network_address() -> str:
+    """This machine's address on its network, as phones in the room would reach it.
+
+    Connecting a UDP socket sends nothing; it only makes the system choose the address
+    it would send from.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+def _qr_svg(text: str) -> bytes:
+    """A QR code of ``text``, as an SVG image."""
+    import segno
+
+    image = io.BytesIO()
+    segno.make(text, error="m").save(image, kind="svg", scale=5, border=2)
+    return image.getvalue()
 
 
 def _connections_the_fd_limit_allows() -> int:

@@ -92,6 +92,17 @@ document.getElementById("copy").addEventListener("click", async () => {
 });
 updateUrl();
 
+// The audience page: its address (with the read-only viewer token) and a QR code.
+function showAudiencePage(watchUrl) {
+  const link = document.getElementById("watch-url");
+  if (!watchUrl || link.href === watchUrl) return;
+  link.href = watchUrl;
+  link.textContent = watchUrl;
+  document.getElementById("watch-local").hidden = !/^http:\/\/(127\.|localhost|\[::1\])/.test(watchUrl);
+  document.getElementById("watch-qr").src =
+    `/watch-qr.svg${token ? `?token=${encodeURIComponent(token)}` : ""}`;
+}
+
 // Pipeline health, once a second.
 async function poll() {
   try {
@@ -117,6 +128,7 @@ async function poll() {
         return item;
       }),
     );
+    showAudiencePage(health.watch_url);
     document.getElementById("clients").textContent =
       `${health.clients} overlay client(s), up ${Math.round(health.uptime_s)} s`;
   } catch {

@@ -32,10 +32,16 @@ class CaptionStore {
     this.lines = new Map(); // "id|lang" -> caption
   }
 
-  /** Replace everything with a snapshot (also after a reconnect). */
+  /** Take a snapshot (on connect, and after every reconnect). A new session starts
+   *  afresh; the same session keeps the finals already held, which the snapshot's short
+   *  history may no longer hold, and drops partials it no longer has. */
   load(snapshot) {
+    if (snapshot.session !== this.session) this.lines.clear();
     this.session = snapshot.session;
-    this.lines.clear();
+    const current = new Set(snapshot.captions.map((c) => `${c.id}|${c.lang}`));
+    for (const [key, caption] of this.lines) {
+      if (!caption.final && !current.has(key)) this.lines.delete(key);
+    }
     for (const caption of snapshot.captions) this.apply(caption);
   }
 
