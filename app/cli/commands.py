@@ -208,7 +208,7 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def _platform_overrides(args: argparse.Namespace) -> list[str]:
-    """Sinks for ``--zoom-url`` and ``--youtube-url``."""
+    """Sinks for ``--zoom-url``, ``--youtube-url`` and ``--obs``."""
     overrides = []
     for platform in ("zoom", "youtube"):
         url = getattr(args, f"{platform}_url", None)
@@ -219,6 +219,13 @@ def _platform_overrides(args: argparse.Namespace) -> list[str]:
             options["lang"] = lang
         sink = {"use": f"sink.{platform}", "options": options}
         overrides.append(f"sinks.{platform}={json.dumps(sink)}")
+    if getattr(args, "obs", None):
+        obs: dict[str, str] = {"url": args.obs}
+        if args.obs_password:
+            obs["password"] = args.obs_password
+        if args.obs_lang:
+            obs["lang"] = args.obs_lang
+        overrides.append(f"sinks.obs={json.dumps({'use': 'sink.obs', 'options': obs})}")
     return overrides
 
 

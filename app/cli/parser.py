@@ -220,6 +220,22 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
             help=f"which line goes to {where}: a translation target (default: the spoken one)",
         )
     parser.add_argument(
+        "--obs",
+        nargs="?",
+        const="ws://127.0.0.1:4455",
+        metavar="URL",
+        help="also send captions into the OBS stream as CEA-608 closed captions, through "
+        "OBS's WebSocket server (default URL: ws://127.0.0.1:4455)",
+    )
+    parser.add_argument(
+        "--obs-password",
+        metavar="PASSWORD",
+        help="OBS WebSocket password (or set $CANVASCAP_OBS_PASSWORD, kept out of ps)",
+    )
+    parser.add_argument(
+        "--obs-lang", metavar="LANG", help="which line goes to OBS: a translation target"
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="replace the transcript of an earlier session of the same name "
