@@ -417,3 +417,15 @@ async def test_the_control_page_gives_the_audience_page_and_its_qr_code() -> Non
         assert await page.inner_text("#watch-url") == f"{sink.url}/watch"
         await page.wait_for_function("document.querySelector('#watch-qr').naturalWidth > 0")
         assert not await page.is_hidden("#watch-local")  # loopback: phones cannot reach it
+
+
+async def test_the_control_page_counts_what_other_platforms_took_and_refused() -> None:
+    async with overlay_server() as (sink, _), chromium() as browser:
+        sink.ctx.metrics.count("zoom.sent", 12)
+        sink.ctx.metrics.count("zoom.failures", 2)
+        sink.ctx.metrics.degrade("zoom", "Zoom: HTTP 500")
+        page = await browser.new_page(bypass_csp=True)
+        await page.goto(f"{sink.url}/")
+        await page.wait_for_function("document.querySelector('#outputs').textContent !== ''")
+        assert await page.inner_text("#outputs") == "Zoom: 12 sent, 2 failed attempt(s)"
+        assert await page.inner_text("#alerts") == "zoom: Zoom: HTTP 500"

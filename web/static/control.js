@@ -92,6 +92,18 @@ document.getElementById("copy").addEventListener("click", async () => {
 });
 updateUrl();
 
+// Captions sent to other platforms, and how many attempts failed.
+function showOutputs(counters) {
+  const names = { zoom: "Zoom", youtube: "YouTube", obs: "OBS" };
+  const parts = [];
+  for (const [key, label] of Object.entries(names)) {
+    const sent = counters[`${key}.sent`] || 0;
+    const failed = counters[`${key}.failures`] || 0;
+    if (sent || failed) parts.push(`${label}: ${sent} sent, ${failed} failed attempt(s)`);
+  }
+  document.getElementById("outputs").textContent = parts.join("; ");
+}
+
 // The audience page: its address (with the read-only viewer token) and a QR code.
 function showAudiencePage(watchUrl) {
   const link = document.getElementById("watch-url");
@@ -129,6 +141,7 @@ async function poll() {
       }),
     );
     showAudiencePage(health.watch_url);
+    showOutputs(health.counters || {});
     document.getElementById("clients").textContent =
       `${health.clients} overlay client(s), up ${Math.round(health.uptime_s)} s`;
   } catch {
