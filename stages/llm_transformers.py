@@ -17,7 +17,7 @@ from typing import Any
 
 from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.metrics import Metrics
-from canvascap.stages.llm_backend import Completion, LlmBackend, LlmOptions, OnDraft
+from canvascap.stages.llm_backend import BackendError, Completion, LlmBackend, LlmOptions, OnDraft
 
 __all__ = ["TransformersBackend"]
 
@@ -75,12 +75,7 @@ class TransformersBackend(LlmBackend):
                 + " (give a local folder, or connect to the internet for a hub id)"
             ) from None
         self.model = model.to(self.device).eval()  # type: ignore[arg-type]
-        eos = [self.tokenizer.eos_token_id]
-        for marker in ("<turn|>", "<end_of_turn>"):
-            token = self.tokenizer.convert_tokens_to_ids(marker)
-            if isinstance(token, int) and token != self.tokenizer.unk_token_id:
-                eos.append(token)
-        self._eos = [t for t in eos if t is not None]
+        self._eos = end_of_turn_ids(self.model.generation_config.eos_token_id, self.tokenizer)
         log.info("DiffusionGemma loaded on %s", self.device)
 
     def count_tokens(self, text: str) -> int:
@@ -119,7 +114,12 @@ class TransformersBackend(LlmBackend):
                 max_denoising_steps=self.options.denoising_steps,
                 eos_token_id=self._eos,
             )
-        new = output.sequences[0, input_ids.shape[1] :]
+        sequences = getattr(output, "sequences", output)  # a tensor when not a dict
+        if not isinstance(sequences, torch.Tensor) or sequences.dim() != 2:
+            raise BackendError(f"generate() returned {type(output).__name__}, not token ids")
+        if sequences.shape[1] <= input_ids.shape[1]:
+            raise BackendError("generate() returned no new tokens")
+        new = sequences[0, input_ids.shape[1] :]
         ended = any(int(t) in self._eos or int(t) == self.tokenizer.pad_token_id for t in new)
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         return Completion(text=text, truncated=not ended and len(new) >= max_tokens)
@@ -127,6 +127,21 @@ class TransformersBackend(LlmBackend):
     async def aclose(self) -> None:
         """Let a generation still running finish in the background."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def end_of_turn_ids(checkpoint: int | list[int] | None, tokenizer: Any) -> list[int]:
+    """The checkpoint's own end ids, with the tokenizer's end-of-sequence and the chat
+    template's end-of-turn markers added (never replacing the checkpoint's list)."""
+    ids = [checkpoint] if isinstance(checkpoint, int) else list(checkpoint or [])
+    extra = [tokenizer.eos_token_id]
+    for marker in ("<turn|>", "<end_of_turn>"):
+        token = tokenizer.convert_tokens_to_ids(marker)
+        if isinstance(token, int) and token != tokenizer.unk_token_id:
+            extra.append(token)
+    for token in extra:
+        if token is not None and token not in ids:
+            ids.append(token)
+    return ids
 
 
 class _DraftStreamer:

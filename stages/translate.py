@@ -45,7 +45,15 @@ from canvascap.pipeline.metrics import Metrics
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption, Role
 from canvascap.stages.llm_backend import LlmBackend, LlmOptions
-from canvascap.stages.translate_packing import Glossary, Job, build_prompt, pack, parse_lines
+from canvascap.stages.translate_packing import (
+    Glossary,
+    Job,
+    build_prompt,
+    canonical_lang,
+    pack,
+    parse_lines,
+    plausible_length,
+)
 
 __all__ = ["TranslateOptions", "TranslateStage", "load_glossary", "make_backend"]
 
@@ -79,7 +87,9 @@ class TranslateOptions(LlmOptions):
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            return [canonical_lang(str(part)) for part in value]
         return value
 
 
@@ -130,7 +140,7 @@ class TranslateStage:
         self._revs: dict[tuple[int, str], int] = {}
         self._shown: dict[tuple[int, str], str] = {}
         self._finalized: set[tuple[int, str]] = set()
-        self._context: deque[str] = deque(maxlen=max(1, options.context_finals))
+        self._context: deque[str] = deque(maxlen=options.context_finals)
         self._idle_partial: Caption | None = None
         self._retry_at = 0.0
         self._failures = 0
@@ -296,7 +306,7 @@ class TranslateStage:
         self, pairs: list[tuple[Job, str]], final: bool, partial: Caption | None = None
     ) -> None:
         context = [t for t in self._context if not any(t == job.text for job, _ in pairs)]
-        prompt = build_prompt(pairs, context[-self.options.context_finals :], self.glossary)
+        prompt = build_prompt(pairs, context, self.glossary)
         expected = [(job.id, lang) for job, lang in pairs]
         jobs = {job.id: job for job, _ in pairs}
 
@@ -321,12 +331,22 @@ class TranslateStage:
             if final:
                 await self._missed(jobs, expected)
             return
-        self._failures = 0
         self.ctx.metrics.count("translate.requests")
         self.ctx.metrics.count("translate.lines_requested", len(expected))
         log.debug("translated %d lines in %.2f s", len(expected), self._now_s() - started)
         found, missing = parse_lines(completion.text, expected, completion.truncated)
+        for key, line in list(found.items()):
+            if not plausible_length(line, jobs[key[0]].text):
+                del found[key]
+                missing.append(key)
+                self.ctx.metrics.count("translate.lines_implausible")
         self.ctx.metrics.count("translate.lines_missing", len(missing))
+        if found:
+            self._failures = 0
+        else:
+            # An answer with nothing usable in it is a failure too: asking again at once
+            # would only hammer a server that answers with empty text.
+            self._back_off()
         for (cid, lang), line in found.items():
             if final:
                 if lang not in jobs[cid].langs:

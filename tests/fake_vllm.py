@@ -34,7 +34,7 @@ REFUSED = (
 
 def answer_for(prompt: str, drop_last: bool = False) -> str:
     """The lines a perfect model would write: ``id|lang| [lang] caption text``."""
-    captions = dict(re.findall(r"^\[(\d+)\] \([^)]*\) (.*)$", prompt, re.M))
+    captions = dict(re.findall(r"^\[(\d+)\] \([^)]*\) <<< (.*) >>>$", prompt, re.M))
     wanted = re.findall(r"^(\d+)\|([\w-]+)\| <", prompt, re.M)
     if drop_last:
         wanted = wanted[:-1]
