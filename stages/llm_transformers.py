@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -87,12 +88,25 @@ class TransformersBackend(LlmBackend):
     async def _attempt(self, prompt: str, max_tokens: int, on_draft: OnDraft | None) -> Completion:
         """Generate one canvas; drafts go to ``on_draft`` on the event loop."""
         loop = asyncio.get_running_loop()
+        abandoned = threading.Event()
 
         def draft(text: str) -> None:
+            if abandoned.is_set():
+                raise _Abandoned  # stops generate() at this step, freeing the worker
             if on_draft is not None:
                 loop.call_soon_threadsafe(on_draft, text)
 
-        return await loop.run_in_executor(self._executor, self._generate, prompt, max_tokens, draft)
+        try:
+            return await loop.run_in_executor(
+                self._executor, self._generate, prompt, max_tokens, draft
+            )
+        except _Abandoned:
+            raise BackendError("generation abandoned") from None
+        except asyncio.CancelledError:
+            # The request's deadline passed (or the stage stopped): the denoising loop
+            # notices at its next step, so the only worker is not held by a dead request.
+            abandoned.set()
+            raise
 
     def _generate(self, prompt: str, max_tokens: int, draft: Callable[[str], None]) -> Completion:
         import torch
@@ -127,6 +141,10 @@ class TransformersBackend(LlmBackend):
     async def aclose(self) -> None:
         """Let a generation still running finish in the background."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class _Abandoned(Exception):
+    """Raised inside ``generate()`` by the streamer once nobody waits for the answer."""
 
 
 def end_of_turn_ids(checkpoint: int | list[int] | None, tokenizer: Any) -> list[int]:

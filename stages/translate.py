@@ -140,7 +140,10 @@ class TranslateStage:
         self._revs: dict[tuple[int, str], int] = {}
         self._shown: dict[tuple[int, str], str] = {}
         self._finalized: set[tuple[int, str]] = set()
-        self._context: deque[str] = deque(maxlen=options.context_finals)
+        # Finals by id, enough to give any request the ones just before its captions.
+        self._context: deque[tuple[int, str]] = deque(
+            maxlen=options.context_finals + options.max_pending + 1
+        )
         self._idle_partial: Caption | None = None
         self._retry_at = 0.0
         self._failures = 0
@@ -283,7 +286,7 @@ class TranslateStage:
             oldest = self.pending.popleft()
             self.ctx.metrics.count("translate.skipped_backlog")
             await self._give_up(oldest, oldest.langs)
-        self._context.append(caption.text)
+        self._context.append((caption.id, caption.text))
 
     # -- requests --------------------------------------------------------------------
     def _start_request(self) -> asyncio.Task[None] | None:
@@ -305,7 +308,9 @@ class TranslateStage:
     async def _translate(
         self, pairs: list[tuple[Job, str]], final: bool, partial: Caption | None = None
     ) -> None:
-        context = [t for t in self._context if not any(t == job.text for job, _ in pairs)]
+        first = min(job.id for job, _ in pairs)
+        earlier = [text for cid, text in self._context if cid < first]
+        context = earlier[len(earlier) - self.options.context_finals :]
         prompt = build_prompt(pairs, context, self.glossary)
         expected = [(job.id, lang) for job, lang in pairs]
         jobs = {job.id: job for job, _ in pairs}

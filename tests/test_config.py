@@ -64,3 +64,23 @@ def test_a_config_nested_thousands_deep_is_one_line_error(tmp_path) -> None:
     deep.write_text("stages: " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(UserError, match="nested too deeply"):
         load_config(deep)
+
+
+def test_the_vllm_presets_serve_line_uses_the_models_published_sampler() -> None:
+    # Users copy this line to start their server; without these flags vLLM runs a fixed
+    # step count and the checkpoint's own sampler settings are ignored.
+    import json
+    import shlex
+
+    text = preset_path("vllm").read_text(encoding="utf-8")
+    start = text.index("vllm serve")
+    line = " ".join(
+        part.lstrip("#").strip().rstrip("\\")
+        for part in text[start:].split("# then:")[0].split("\n")
+    )
+    args = shlex.split(line)
+    assert args[args.index("--generation-config") + 1] == "vllm"
+    overrides = json.loads(args[args.index("--hf-overrides") + 1])
+    assert overrides == {"diffusion_sampler": "entropy_bound", "diffusion_entropy_bound": 0.1}
+    assert args[args.index("--attention-backend") + 1] == "TRITON_ATTN"
+    assert json.loads(args[args.index("--diffusion-config") + 1])["canvas_length"] == 256

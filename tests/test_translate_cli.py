@@ -114,3 +114,11 @@ def test_llm_check_and_bench_report_on_the_backend() -> None:
     assert incomplete.returncode == 1 and json.loads(incomplete.stdout)["lines_missing"] == 1
     down = canvascap("llm", "check", "--llm", "openai", "--llm-url", "http://127.0.0.1:9/v1")
     assert down.returncode == 2 and "not reachable" in down.stderr
+
+
+def test_the_90th_percentile_of_a_small_run_is_never_below_its_median() -> None:
+    from canvascap.cli.translate import nearest_rank
+
+    assert nearest_rank([1.80, 1.11], 0.9) == 1.80  # two requests: the slower one
+    assert nearest_rank([float(n) for n in range(1, 11)], 0.9) == 9.0
+    assert nearest_rank([0.5], 0.9) == 0.5

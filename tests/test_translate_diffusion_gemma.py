@@ -16,8 +16,8 @@ import pytest
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.testing import run_stage
 from canvascap.pipeline.types import Caption
-from canvascap.stages.llm_backend import Completion
-from canvascap.stages.llm_transformers import TransformersBackend, _DraftStreamer
+from canvascap.stages.llm_backend import BackendError, Completion
+from canvascap.stages.llm_transformers import TransformersBackend, _DraftStreamer, end_of_turn_ids
 from canvascap.stages.translate import TranslateOptions, TranslateStage
 from tests.tiny_diffusion_gemma import build, corpus
 
@@ -38,8 +38,7 @@ def options(model: str, **extra) -> TranslateOptions:
         backend="transformers",
         model=model,
         device="cpu",
-        denoising_steps=4,
-        **{"targets": ["es"], **extra},
+        **{"targets": ["es"], "denoising_steps": 4, **extra},
     )
 
 
@@ -105,3 +104,56 @@ async def test_known_drafts_sharpen_in_place_then_the_committed_canvas_is_final(
     assert german[0] == (False, "Guten") and german[-1] == (True, "Guten Morgen allerseits")
     revs = [c.rev for c in out if c.lang == "es"]
     assert revs == sorted(set(revs))
+
+
+async def test_a_request_past_its_deadline_stops_denoising_and_frees_the_model(
+    tiny_model,
+) -> None:
+    backend = TransformersBackend(options(tiny_model, denoising_steps=256, timeout_s=0.3))
+    await backend.start()
+    drafts: list[str] = []
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="within 0.3 s"):
+        await backend.complete("Translate: good morning", max_tokens=256, on_draft=drafts.append)
+    assert time.monotonic() - started < 1.0
+    steps_at_deadline = len(drafts)
+    backend.options.denoising_steps = 1
+    backend.options.timeout_s = 30
+    quick = time.monotonic()
+    await backend.complete("Translate: hello", max_tokens=256)  # not queued behind the dead request
+    assert time.monotonic() - quick < 2.0
+    await backend.aclose()
+    assert 0 < steps_at_deadline < 256
+
+
+async def test_end_of_turn_ids_keep_the_checkpoints_own(tiny_model) -> None:
+    backend = TransformersBackend(options(tiny_model))
+    await backend.start()
+    tokenizer = backend.tokenizer
+    turn_end = tokenizer.convert_tokens_to_ids("<end_of_turn>")
+    ids = end_of_turn_ids([1000, 1001], tokenizer)
+    assert ids[:2] == [1000, 1001]  # the checkpoint's list comes first, unchanged
+    assert turn_end in ids and tokenizer.eos_token_id in ids
+    assert len(ids) == len(set(ids))
+    assert end_of_turn_ids(turn_end, tokenizer).count(turn_end) == 1
+    await backend.aclose()
+
+
+async def test_a_generate_that_returns_no_token_ids_is_a_backend_error(tiny_model) -> None:
+    opts = options(tiny_model)
+    backend = TransformersBackend(opts)
+    await backend.start()
+
+    class Broken:
+        generation_config = backend.model.generation_config
+
+        def generate(self, input_ids, **kwargs):
+            return {"sequences": None}
+
+    backend.model = Broken()
+    with pytest.raises(BackendError, match="not token ids"):
+        await backend.complete("Translate: hello", max_tokens=256)
+    stage = TranslateStage(opts, Context(session="t"), backend=backend)
+    out = await run_stage(stage, [final(0, "the meeting starts now")])
+    spanish = [c for c in out if c.lang == "es"]
+    assert spanish[-1].final and spanish[-1].text == "the meeting starts now"  # source shown

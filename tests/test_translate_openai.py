@@ -238,3 +238,15 @@ async def test_an_answer_far_longer_than_a_canvas_is_refused(caplog) -> None:
         out = await run_stage(stage_for(server, targets=["es"], retries=0), [final(0, "hi")])
     assert lines(out)[(0, "es")] == "hi"  # shown untranslated, not 120 kB of "la"
     assert any("ran past 64000 characters" in r.getMessage() for r in caplog.records)
+
+
+async def test_context_finals_zero_sends_no_earlier_captions() -> None:
+    captions = [final(0, "good morning"), final(1, "let us begin"), final(2, "budgets first")]
+    prompts = {}
+    for context_finals in (0, 2):
+        with FakeVllm() as server:
+            server.delay_s = 0.2  # later captions queue behind the first request
+            await run_stage(stage_for(server, context_finals=context_finals), captions)
+        prompts[context_finals] = [r["messages"][0]["content"] for r in server.requests]
+    assert not any("Earlier captions" in p for p in prompts[0])
+    assert any("- <<< good morning >>>" in p for p in prompts[2])

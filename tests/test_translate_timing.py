@@ -167,3 +167,40 @@ def test_captions_never_wait_for_a_backend_that_is_slow_to_start() -> None:
         (3.0, "es", False, "hello"),  # the source, at the deadline
         (20.0, "es", True, "[es] hello"),  # the translation once the backend is up
     ]
+
+
+def test_a_server_that_answers_with_empty_text_is_backed_off() -> None:
+    # 36 s of speech: a partial every 0.25 s and a final every 2 s. A server that
+    # answers every request at once with nothing must not be asked again at once.
+    class Empty(ScriptedBackend):
+        async def _attempt(self, prompt, max_tokens, on_draft) -> Completion:
+            self.attempts.append(asyncio.get_running_loop().time())
+            return Completion("")
+
+    options = TranslateOptions(targets=["es", "pt-BR"], partials="idle", drain_s=5)
+    backend = Empty(options)
+
+    async def speech() -> list[Caption]:
+        stage = TranslateStage(options, Context(session="t", clock=LoopClock()), backend=backend)
+        inbox: Channel[Caption] = Channel("in", 4, Policy.BLOCK)
+        out = Recorder()
+
+        async def speak() -> None:
+            for tick in range(144):
+                cid, final = tick // 8, tick % 8 == 7
+                now = LoopClock().now_ns()
+                text = f"caption {cid} said {tick}"
+                await inbox.send(Caption(cid, tick, final, text, text, "en", 0.0, 1.0, now, 0))
+                await asyncio.sleep(0.25)
+            inbox.close()
+
+        await stage.prepare()
+        await asyncio.gather(speak(), stage.run(inbox, out))
+        await stage.aclose()
+        return [c for _, c in out.sent]
+
+    sent = run_virtual(speech())
+    finals = {c.key: c.text for c in sent if c.final and c.lang != "en"}
+    assert len(finals) == 18 * 2  # every line still ends, untranslated
+    assert all(text.startswith("caption") for text in finals.values())
+    assert len(backend.attempts) <= 20  # backed off, not hammered
