@@ -5,7 +5,8 @@ does: each request gets one deadline for all of its attempts (a server that tric
 byte every few seconds cannot hold it longer), transient failures are retried with
 back-off inside that deadline, and every outcome is counted. A backend implements only
 one attempt (``_attempt``) and, where it needs them, ``_start``, ``count_tokens`` and
-``aclose``.
+``aclose``; a runtime that can hold canvas positions also implements
+``skeleton_tokens`` (see ``canvascap.stages.translate_skeleton``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from canvascap.pipeline.metrics import Metrics
+from canvascap.stages.translate_skeleton import Skeleton, Vocabulary
 
 __all__ = ["BackendError", "Completion", "LlmBackend", "LlmOptions", "RetryableError"]
 
@@ -46,6 +48,11 @@ class LlmOptions(BaseModel):
     """Longest a request may take, all of its retries included."""
     retries: int = Field(2, ge=0)
     """Further attempts after a transient failure (connection lost, HTTP 5xx)."""
+    pinned: bool = True
+    """Hold each line's ``id|lang|`` prefix in place on the canvas (a pinned skeleton);
+    off, or on a server that refuses it, the model writes the lines as free text."""
+    draft_confidence: float = Field(0.8, gt=0, le=1)
+    """A draft shows a token only once the model gives it this probability."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,8 @@ class Completion:
     text: str
     truncated: bool = False
     """The output hit the token limit, so its last line may be cut."""
+    pinned: bool = False
+    """The runtime held the request's skeleton: read lines by position."""
 
 
 class BackendError(Exception):
@@ -75,6 +84,9 @@ class LlmBackend(ABC):
     """Whether ``start`` gives up after ``timeout_s``: yes for a server that should
     answer at once, no for a model that loads in process for as long as it takes."""
 
+    canvas_length: int = 256
+    """Tokens in one canvas; a skeleton fills exactly this many."""
+
     def __init__(self, options: LlmOptions, metrics: Metrics | None = None) -> None:
         self.options = options
         self.metrics = metrics or Metrics()
@@ -91,12 +103,18 @@ class LlmBackend(ABC):
             raise BackendError(f"no answer within {self.options.timeout_s:g} s") from None
 
     async def complete(
-        self, prompt: str, *, max_tokens: int, on_draft: OnDraft | None = None
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        on_draft: OnDraft | None = None,
+        skeleton: Skeleton | None = None,
     ) -> Completion:
         """One request: attempts with back-off, all within ``timeout_s``.
 
-        ``on_draft`` gets intermediate canvases where the runtime has them. Raises
-        ``BackendError`` saying why when no attempt succeeded in time.
+        ``on_draft`` gets intermediate canvases where the runtime has them; a
+        ``skeleton`` is held where the runtime can (``Completion.pinned`` says so).
+        Raises ``BackendError`` saying why when no attempt succeeded in time.
         """
         self.metrics.count("llm.requests")
         delay_s = 0.25
@@ -104,7 +122,7 @@ class LlmBackend(ABC):
             async with asyncio.timeout(self.options.timeout_s):
                 for attempt in range(self.options.retries + 1):
                     try:
-                        return await self._attempt(prompt, max_tokens, on_draft)
+                        return await self._attempt(prompt, max_tokens, on_draft, skeleton)
                     except RetryableError as error:
                         if attempt == self.options.retries:
                             raise
@@ -124,6 +142,11 @@ class LlmBackend(ABC):
         """Tokens of ``text``; without a tokenizer, a safe estimate (3 characters a token)."""
         return max(1, -(-len(text) // 3))
 
+    async def skeleton_tokens(self, lines: list[str]) -> tuple[list[list[int]], Vocabulary] | None:
+        """Each line's token ids and the ids a skeleton needs, or None where this
+        runtime cannot hold canvas positions (requests are then free text)."""
+        return None
+
     async def aclose(self) -> None:  # noqa: B027 - most backends hold nothing to release
         """Release connections and threads."""
 
@@ -131,6 +154,8 @@ class LlmBackend(ABC):
         """Backend-specific start-up; nothing by default."""
 
     @abstractmethod
-    async def _attempt(self, prompt: str, max_tokens: int, on_draft: OnDraft | None) -> Completion:
+    async def _attempt(
+        self, prompt: str, max_tokens: int, on_draft: OnDraft | None, skeleton: Skeleton | None
+    ) -> Completion:
         """One attempt at a request. Raise ``RetryableError`` for transient failures and
         ``BackendError`` for the rest."""

@@ -6,6 +6,11 @@ Requests follow what vLLM accepts for DiffusionGemma: ``max_tokens`` at most one
 refuses them for diffusion models with HTTP 400). Streaming sends one chunk per
 committed canvas, so no per-step drafts reach this side.
 
+A pinned skeleton goes as ``vllm_xargs.diffusion_seed_canvas`` and ``diffusion_pinned``,
+built from the server's own ``/tokenize``. A server without these (an older vLLM, or
+another OpenAI-compatible server) is asked once in free text instead, says so once in
+the log, and is asked in free text from then on (``canvascap llm check`` reports it).
+
 One pooled HTTP client; connection errors and 5xx answers are worth another attempt,
 4xx answers are not (the request itself is wrong). The answer is capped in size, and
 the base class holds every request to one overall deadline.
@@ -30,6 +35,7 @@ from canvascap.stages.llm_backend import (
     OnDraft,
     RetryableError,
 )
+from canvascap.stages.translate_skeleton import Skeleton, Vocabulary, split_lines
 
 __all__ = ["OpenAIBackend"]
 
@@ -57,6 +63,10 @@ class OpenAIBackend(LlmBackend):
         self._tokenizer: Any = None
         if options.tokenizer:
             self._tokenizer = _load_tokenizer(options.tokenizer)
+        self._root = options.url.rstrip("/").removesuffix("/v1")
+        self._vocabulary: Vocabulary | None = None
+        self.free_text_reason: str | None = None if options.pinned else "pinned: false"
+        """Why requests go as free text rather than a pinned skeleton, if they do."""
 
     async def _start(self) -> None:
         """Health check: list the served models, and pick one if none was named."""
@@ -82,18 +92,88 @@ class OpenAIBackend(LlmBackend):
             return len(self._tokenizer.encode(text, add_special_tokens=False))
         return super().count_tokens(text)
 
-    async def _attempt(self, prompt: str, max_tokens: int, on_draft: OnDraft | None) -> Completion:
-        """One streamed request."""
+    async def skeleton_tokens(self, lines: list[str]) -> tuple[list[list[int]], Vocabulary] | None:
+        """Token ids from the server's ``/tokenize``; None once the server lacks it."""
+        if self.free_text_reason is not None:
+            return None
+        try:
+            if self._vocabulary is None:
+                self._vocabulary = await self._read_vocabulary()
+            if self._vocabulary is None:
+                return None
+            ids = await self._tokenize("\n".join(lines) + "\n")
+        except BackendError as error:
+            self._use_free_text(f"its /tokenize failed ({error})")
+            return None
+        split = split_lines(ids, self._vocabulary.newline, len(lines))
+        return (split, self._vocabulary) if split is not None else None
+
+    async def _read_vocabulary(self) -> Vocabulary | None:
+        newline = await self._tokenize("\n")
+        if len(newline) != 1:
+            self._use_free_text("its tokenizer has no single newline token")
+            return None
+        specials = {}
+        for marker in ("<pad>", "<turn|>", "<end_of_turn>"):
+            ids = await self._tokenize(marker)
+            if len(ids) == 1:
+                specials[marker] = ids[0]
+        filler = specials.get("<pad>", newline[0])
+        end = specials.get("<turn|>", specials.get("<end_of_turn>"))
+        stops = frozenset(t for t in (filler, end) if t is not None)
+        return Vocabulary(newline[0], filler, end, stops)
+
+    async def _tokenize(self, text: str) -> list[int]:
         if self.model is None:
             await self._start()
+        body = {"model": self.model, "prompt": text, "add_special_tokens": False}
+        try:
+            response = await self.client.post(f"{self._root}/tokenize", json=body)
+            response.raise_for_status()
+            tokens = response.json()["tokens"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:
+            raise BackendError(_describe(error)) from None
+        if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
+            raise BackendError("/tokenize answered something other than token ids")
+        return tokens
+
+    def _use_free_text(self, why: str) -> None:
+        """Fall back to free-text lines for the rest of the session; say so once."""
+        if self.free_text_reason is None:
+            self.free_text_reason = why
+            log.warning("the server cannot hold a pinned skeleton: %s; using free-text lines", why)
+
+    async def _attempt(
+        self, prompt: str, max_tokens: int, on_draft: OnDraft | None, skeleton: Skeleton | None
+    ) -> Completion:
+        """One streamed request, with the skeleton pinned where the server takes it."""
+        if self.model is None:
+            await self._start()
+        xargs: dict[str, Any] = {"diffusion_max_steps": self.options.denoising_steps}
         body = {
             "model": self.model,
             "messages": [{"role": "user", "content": prompt}],
             "max_tokens": min(256, max_tokens),
             "stream": True,
             "chat_template_kwargs": {"enable_thinking": False},
-            "vllm_xargs": {"diffusion_max_steps": self.options.denoising_steps},
+            "vllm_xargs": xargs,
         }
+        if skeleton is not None and self.free_text_reason is None:
+            pinned = {
+                "diffusion_seed_canvas": list(skeleton.seed),
+                "diffusion_pinned": list(skeleton.pinned),
+            }
+            try:
+                completion = await self._post({**body, "vllm_xargs": {**xargs, **pinned}})
+                return Completion(completion.text, completion.truncated, pinned=True)
+            except _Refused as refused:
+                # Maybe only the skeleton was refused: ask once without it to find out.
+                completion = await self._post(body)
+                self._use_free_text(f"it refused the seed canvas ({refused})")
+                return completion
+        return await self._post(body)
+
+    async def _post(self, body: dict[str, Any]) -> Completion:
         try:
             return await self._stream(body)
         except httpx.TransportError as error:
@@ -110,7 +190,7 @@ class OpenAIBackend(LlmBackend):
                 raise RetryableError(f"the server answered HTTP {response.status_code}")
             if response.status_code >= 400:
                 detail = (await response.aread()).decode(errors="replace")[:200]
-                raise BackendError(
+                raise _Refused(
                     f"the server refused the request: HTTP {response.status_code}: {detail}"
                 )
             async for line in response.aiter_lines():
@@ -135,6 +215,10 @@ class OpenAIBackend(LlmBackend):
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self.client.aclose()
+
+
+class _Refused(BackendError):
+    """The server answered 4xx: the request itself is wrong, so it is not retried."""
 
 
 def _describe(error: Exception) -> str:

@@ -2,9 +2,12 @@
 
 The only module that imports ``torch`` and ``transformers``. It is also the only path
 that exposes per-step drafts: ``generate()`` calls ``put_draft`` on the streamer after
-every denoising step, and each draft is decoded and handed to the translate stage,
-which shows it as a non-final revision. Runs in bf16 on CUDA when available, float32
-on the CPU. Generation runs in one worker thread, never on the event loop.
+every denoising step. A logits processor notes each position's probability on the
+device (256 numbers a step, never the full logits), so a draft shows only what the
+model is already sure of; the same processor holds a pinned skeleton's positions at
+their seed value on every step. Runs in bf16 on CUDA when available, float32 on the
+CPU. Generation runs in one worker thread, never on the event loop; a request past its
+deadline stops at the next denoising step.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.metrics import Metrics
 from canvascap.stages.llm_backend import BackendError, Completion, LlmBackend, LlmOptions, OnDraft
+from canvascap.stages.translate_skeleton import Skeleton, Vocabulary, split_lines
 
 __all__ = ["TransformersBackend"]
 
@@ -76,6 +80,7 @@ class TransformersBackend(LlmBackend):
                 + " (give a local folder, or connect to the internet for a hub id)"
             ) from None
         self.model = model.to(self.device).eval()  # type: ignore[arg-type]
+        self.canvas_length = int(getattr(self.model.config, "canvas_length", 256))
         self._eos = end_of_turn_ids(self.model.generation_config.eos_token_id, self.tokenizer)
         log.info("DiffusionGemma loaded on %s", self.device)
 
@@ -85,7 +90,25 @@ class TransformersBackend(LlmBackend):
             return super().count_tokens(text)
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
-    async def _attempt(self, prompt: str, max_tokens: int, on_draft: OnDraft | None) -> Completion:
+    async def skeleton_tokens(self, lines: list[str]) -> tuple[list[list[int]], Vocabulary] | None:
+        """Token ids from the model's own tokenizer (a few lines: cheap on the loop)."""
+        if self.tokenizer is None or not self.options.pinned:
+            return None
+        newline = self.tokenizer.encode("\n", add_special_tokens=False)
+        if len(newline) != 1:
+            return None
+        ids = self.tokenizer.encode("\n".join(lines) + "\n", add_special_tokens=False)
+        split = split_lines(ids, newline[0], len(lines))
+        if split is None:
+            return None
+        pad = self.tokenizer.pad_token_id
+        filler = pad if isinstance(pad, int) else newline[0]
+        stops = frozenset([*self._eos, filler])
+        return split, Vocabulary(newline[0], filler, self._eos[-1] if self._eos else None, stops)
+
+    async def _attempt(
+        self, prompt: str, max_tokens: int, on_draft: OnDraft | None, skeleton: Skeleton | None
+    ) -> Completion:
         """Generate one canvas; drafts go to ``on_draft`` on the event loop."""
         loop = asyncio.get_running_loop()
         abandoned = threading.Event()
@@ -98,7 +121,7 @@ class TransformersBackend(LlmBackend):
 
         try:
             return await loop.run_in_executor(
-                self._executor, self._generate, prompt, max_tokens, draft
+                self._executor, self._generate, prompt, max_tokens, draft, skeleton
             )
         except _Abandoned:
             raise BackendError("generation abandoned") from None
@@ -108,8 +131,15 @@ class TransformersBackend(LlmBackend):
             abandoned.set()
             raise
 
-    def _generate(self, prompt: str, max_tokens: int, draft: Callable[[str], None]) -> Completion:
+    def _generate(
+        self,
+        prompt: str,
+        max_tokens: int,
+        draft: Callable[[str], None],
+        skeleton: Skeleton | None = None,
+    ) -> Completion:
         import torch
+        from transformers import LogitsProcessorList
 
         encoded = self.tokenizer.apply_chat_template(
             [{"role": "user", "content": prompt}],
@@ -119,7 +149,14 @@ class TransformersBackend(LlmBackend):
             enable_thinking=False,
         )
         input_ids = encoded["input_ids"].to(self.device)
-        streamer = _DraftStreamer(self.tokenizer, draft)
+        canvas = _CanvasProcessor(skeleton, self._eos, self.device)
+        streamer = _DraftStreamer(
+            self.tokenizer, draft, canvas, skeleton, self.options.draft_confidence, self._eos
+        )
+        extra: dict[str, Any] = {}
+        if skeleton is not None:
+            extra["decoder_input_ids"] = torch.tensor([skeleton.seed], device=self.device)
+            max_tokens = self.canvas_length  # a skeleton is exactly one canvas
         with torch.inference_mode():
             output = self.model.generate(
                 input_ids,
@@ -127,6 +164,8 @@ class TransformersBackend(LlmBackend):
                 max_new_tokens=max_tokens,
                 max_denoising_steps=self.options.denoising_steps,
                 eos_token_id=self._eos,
+                logits_processor=LogitsProcessorList([canvas]),
+                **extra,
             )
         sequences = getattr(output, "sequences", output)  # a tensor when not a dict
         if not isinstance(sequences, torch.Tensor) or sequences.dim() != 2:
@@ -136,7 +175,11 @@ class TransformersBackend(LlmBackend):
         new = sequences[0, input_ids.shape[1] :]
         ended = any(int(t) in self._eos or int(t) == self.tokenizer.pad_token_id for t in new)
         text = self.tokenizer.decode(new, skip_special_tokens=True)
-        return Completion(text=text, truncated=not ended and len(new) >= max_tokens)
+        return Completion(
+            text=text,
+            truncated=not ended and len(new) >= max_tokens,
+            pinned=skeleton is not None,
+        )
 
     async def aclose(self) -> None:
         """Let a generation still running finish in the background."""
@@ -162,12 +205,56 @@ def end_of_turn_ids(checkpoint: int | list[int] | None, tokenizer: Any) -> list[
     return ids
 
 
+class _CanvasProcessor:
+    """Runs first on every denoising step's logits, on the model's device: holds a
+    skeleton's pinned positions at their seed token, keeps the end of the turn out of
+    the lines, and notes each position's top probability for the draft."""
+
+    HELD = -1e4  # finite: the temperature schedule divides it, and -inf would become nan
+
+    def __init__(self, skeleton: Skeleton | None, end_ids: list[int], device: str) -> None:
+        import torch
+
+        self.confidence: Any = None
+        self.positions = self.tokens = self.free = self.banned = None
+        if skeleton is not None:
+            self.positions = torch.tensor(skeleton.pinned, device=device)
+            self.tokens = torch.tensor([skeleton.seed[p] for p in skeleton.pinned], device=device)
+            free = [p for slot in skeleton.slots for p in range(slot.start, slot.start + slot.size)]
+            self.free = torch.tensor(free, device=device)[:, None]
+            self.banned = torch.tensor(end_ids, device=device)
+
+    def __call__(self, input_ids: Any, scores: Any, cur_step: Any) -> Any:
+        import torch
+
+        if self.positions is not None:
+            scores = scores.clone()
+            scores[:, self.positions, :] = self.HELD
+            scores[:, self.positions, self.tokens] = 0.0
+            if self.banned is not None and len(self.banned):
+                scores[:, self.free, self.banned] = self.HELD
+        self.confidence = torch.softmax(scores[0].float(), dim=-1).amax(dim=-1).cpu()
+        return scores
+
+
 class _DraftStreamer:
     """Receives the prompt, a draft after every denoising step, then committed canvases."""
 
-    def __init__(self, tokenizer: Any, on_draft: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        tokenizer: Any,
+        on_draft: Callable[[str], None],
+        canvas: _CanvasProcessor | None = None,
+        skeleton: Skeleton | None = None,
+        threshold: float = 0.0,
+        stops: list[int] | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
         self.on_draft = on_draft
+        self.canvas = canvas
+        self.skeleton = skeleton
+        self.threshold = threshold
+        self.stops = set(stops or ())
         self.drafts = 0
         self.canvases = 0
 
@@ -175,9 +262,25 @@ class _DraftStreamer:
         self.canvases += 1  # the first call is the prompt, later ones committed canvases
 
     def put_draft(self, value: Any = None, logits: Any = None) -> None:
-        ids = value if value is not None else logits.argmax(-1)
+        ids = (value if value is not None else logits.argmax(-1))[0].tolist()
+        confidence = self.canvas.confidence if self.canvas is not None else None
         self.drafts += 1
-        self.on_draft(self.tokenizer.decode(ids[0], skip_special_tokens=True))
+        if confidence is None:
+            self.on_draft(self.tokenizer.decode(ids, skip_special_tokens=True))
+            return
+        sure = confidence.tolist()
+        if self.skeleton is not None:
+            self.on_draft(self.skeleton.draft(ids, sure, self.threshold, self._decode))
+            return
+        kept = []
+        for token, probability in zip(ids, sure, strict=False):
+            if probability < self.threshold or token in self.stops:
+                break
+            kept.append(token)
+        self.on_draft(self._decode(kept))
+
+    def _decode(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True))
 
     def end(self) -> None:
         pass

@@ -44,7 +44,7 @@ from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.metrics import Metrics
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption, Role
-from canvascap.stages.llm_backend import LlmBackend, LlmOptions
+from canvascap.stages.llm_backend import Completion, LlmBackend, LlmOptions
 from canvascap.stages.translate_packing import (
     Glossary,
     Job,
@@ -53,9 +53,18 @@ from canvascap.stages.translate_packing import (
     pack,
     parse_lines,
     plausible_length,
+    slot_tokens,
 )
+from canvascap.stages.translate_skeleton import Skeleton, build_skeleton, line_prefix
 
-__all__ = ["TranslateOptions", "TranslateStage", "load_glossary", "make_backend"]
+__all__ = [
+    "TranslateOptions",
+    "TranslateStage",
+    "load_glossary",
+    "make_backend",
+    "plan_skeleton",
+    "read_answer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +129,41 @@ def make_backend(options: LlmOptions, metrics: Metrics | None = None) -> LlmBack
     return OpenAIBackend(options, metrics)
 
 
+async def plan_skeleton(
+    backend: LlmBackend, pairs: list[tuple[Job, str]]
+) -> tuple[Skeleton | None, list[tuple[Job, str]]]:
+    """The pinned skeleton for these pairs, and the pairs it holds (those that did not
+    fit wait for the next request). No skeleton where the backend cannot hold one."""
+    keys = [(job.id, lang) for job, lang in pairs]
+    texts = [job.text.replace("\n", " ") for job, _ in pairs]
+    tokens = await backend.skeleton_tokens([line_prefix(*key) for key in keys] + texts)
+    if tokens is None:
+        return None, pairs
+    ids, vocabulary = tokens
+    sizes = [
+        slot_tokens(len(source), lang, job.lang)
+        for (job, lang), source in zip(pairs, ids[len(keys) :], strict=True)
+    ]
+    skeleton = build_skeleton(
+        keys,
+        ids[: len(keys)],
+        sizes,
+        vocabulary,
+        backend.canvas_length,
+        whole_only=[lang == job.lang for job, lang in pairs],
+    )
+    return skeleton, pairs[: len(skeleton.slots)]
+
+
+def read_answer(
+    completion: Completion, skeleton: Skeleton | None, expected: list[tuple[int, str]]
+) -> tuple[dict[tuple[int, str], str], list[tuple[int, str]]]:
+    """Lines by pinned position where the backend held the skeleton, else parsed."""
+    if skeleton is not None and completion.pinned:
+        return skeleton.read(completion.text)
+    return parse_lines(completion.text, expected, completion.truncated)
+
+
 class TranslateStage:
     """Caption in, the same caption plus cleaned and translated lines out."""
 
@@ -140,6 +184,7 @@ class TranslateStage:
         self._revs: dict[tuple[int, str], int] = {}
         self._shown: dict[tuple[int, str], str] = {}
         self._finalized: set[tuple[int, str]] = set()
+        self._draft_prefix: dict[tuple[int, str], str] = {}
         # Finals by id, enough to give any request the ones just before its captions.
         self._context: deque[tuple[int, str]] = deque(
             maxlen=options.context_finals + options.max_pending + 1
@@ -311,20 +356,28 @@ class TranslateStage:
         first = min(job.id for job, _ in pairs)
         earlier = [text for cid, text in self._context if cid < first]
         context = earlier[len(earlier) - self.options.context_finals :]
-        prompt = build_prompt(pairs, context, self.glossary)
         expected = [(job.id, lang) for job, lang in pairs]
         jobs = {job.id: job for job, _ in pairs}
+        skeleton: Skeleton | None = None
 
         def on_draft(text: str) -> None:
             drafts, _ = parse_lines(text, expected)  # drafts are provisional anyway
             for (cid, lang), line in drafts.items():
-                self._emit_draft(cid, lang, line, partial)
+                if skeleton is None and lang == jobs[cid].lang:
+                    continue  # a cut cleaned line must not replace a readable source line
+                self._emit_draft(cid, lang, line, partial, confident=True)
 
         started = self._now_s()
         try:
             await self._started()
+            skeleton, pairs = await plan_skeleton(self.backend, pairs)
+            expected = [(job.id, lang) for job, lang in pairs]
+            prompt = build_prompt(pairs, context, self.glossary)
             completion = await self.backend.complete(
-                prompt, max_tokens=self.options.canvas_tokens, on_draft=on_draft
+                prompt,
+                max_tokens=self.options.canvas_tokens,
+                on_draft=on_draft,
+                skeleton=skeleton,
             )
         except UserError as error:  # a setting that cannot work, found late
             await self._disable(str(error), jobs.values())
@@ -339,7 +392,7 @@ class TranslateStage:
         self.ctx.metrics.count("translate.requests")
         self.ctx.metrics.count("translate.lines_requested", len(expected))
         log.debug("translated %d lines in %.2f s", len(expected), self._now_s() - started)
-        found, missing = parse_lines(completion.text, expected, completion.truncated)
+        found, missing = read_answer(completion, skeleton, expected)
         for key, line in list(found.items()):
             if not plausible_length(line, jobs[key[0]].text):
                 del found[key]
@@ -437,7 +490,7 @@ class TranslateStage:
 
     def _forget_before(self, oldest_id: int) -> None:
         """Bound the per-line bookkeeping of a long session."""
-        for table in (self._revs, self._shown):
+        for table in (self._revs, self._shown, self._draft_prefix):
             for key in [k for k in table if k[0] < oldest_id]:
                 del table[key]
         self._finalized = {k for k in self._finalized if k[0] >= oldest_id}
@@ -451,16 +504,37 @@ class TranslateStage:
         if caption is not None:
             await self._outbox.send(caption)
 
-    def _emit_draft(self, cid: int, lang: str, text: str, like: Caption | None) -> None:
-        """Drafts are expendable: dropped rather than waited for."""
-        caption = self._revision(cid, lang, text, False, like or self._sources.get(cid))
+    def _emit_draft(
+        self, cid: int, lang: str, text: str, like: Caption | None, confident: bool = False
+    ) -> None:
+        """Drafts are expendable: dropped rather than waited for.
+
+        A ``confident`` draft holds only tokens the model is sure of, so all of it is
+        stable; a later draft that does not extend it is not shown (a shown prefix
+        never goes back), and the final line settles it either way.
+        """
+        key = (cid, lang)
+        stable = 0
+        if confident:
+            if not text.startswith(self._draft_prefix.get(key, "")):
+                return
+            self._draft_prefix[key] = text
+            stable = len(text)
+        source = like or self._sources.get(cid)
+        caption = self._revision(cid, lang, text, False, source, stable)
         if caption is None:
             return
         with contextlib.suppress(Full, Closed):
             self._outbox.send_nowait(caption)
 
     def _revision(
-        self, cid: int, lang: str, text: str, final: bool, like: Caption | None
+        self,
+        cid: int,
+        lang: str,
+        text: str,
+        final: bool,
+        like: Caption | None,
+        stable_chars: int = 0,
     ) -> Caption | None:
         key = (cid, lang)
         if key in self._finalized or (not final and self._shown.get(key) == text):
@@ -473,6 +547,7 @@ class TranslateStage:
         self._shown[key] = text
         if final:
             self._finalized.add(key)
+            self._draft_prefix.pop(key, None)
         return replace(
             source,
             rev=rev,
@@ -480,7 +555,7 @@ class TranslateStage:
             text=text,
             lang=lang,
             source=source.source,
-            stable_chars=len(text) if final else 0,
+            stable_chars=len(text) if final else stable_chars,
             words=source.words if lang == source.lang else (),
             # A translated piece is whole words; only the spoken text can run on.
             continues_word=source.continues_word and lang == source.lang,

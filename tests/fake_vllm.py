@@ -9,6 +9,13 @@ the mapping. ``mode`` switches it to slow, garbage, a 120 kB answer (``huge``), 
 500, missing lines, or a
 connection held open with a byte every half second (``trickle``, on the chat request;
 ``trickle_models``, on the model list).
+
+Like vLLM it serves ``POST /tokenize`` and honours ``vllm_xargs.diffusion_seed_canvas``
+and ``diffusion_pinned``: pinned positions keep their seed token, and the "model"
+writes only the free positions between them, so a pinned ``id|lang|`` label cannot be
+changed. Its tokenizer gives one token per word (with its leading space) and per
+newline, with ``<pad>`` (0) and ``<turn|>`` (1) as special tokens. Mode ``old`` refuses the
+seed canvas with HTTP 400, as a vLLM from before template infilling would.
 """
 
 from __future__ import annotations
@@ -32,6 +39,64 @@ REFUSED = (
 )
 
 
+SPECIALS = {"<pad>": 0, "<turn|>": 1}
+PIECE = re.compile(r"<pad>|<turn\|>|\n| ?[^\s]+|\s")
+VOCABULARY: dict[str, int] = {}  # grows as pieces are seen: one id per word, as a BPE's
+FIRST_ID = 16  # ids below this are special
+
+
+NEW_PIECE = threading.Lock()
+
+
+def tokenize(text: str) -> list[int]:
+    """One token per word with its leading space, per newline, per special token."""
+    ids = []
+    for piece in PIECE.findall(text):
+        if piece in SPECIALS:
+            ids.append(SPECIALS[piece])
+            continue
+        with NEW_PIECE:
+            ids.append(VOCABULARY.setdefault(piece, FIRST_ID + len(VOCABULARY)))
+    return ids
+
+
+def detokenize(ids: list[int]) -> str:
+    pieces = {token: piece for piece, token in VOCABULARY.items()}
+    return "".join(pieces[t] for t in ids if t >= FIRST_ID)
+
+
+def fill_canvas(prompt: str, seed: list[int], pinned: list[int], drop_last: bool) -> str:
+    """What the fake model writes into a seed canvas: each free run after a pinned
+    ``id|lang|`` label gets `` [lang] caption``; the canvas is read up to ``<turn|>``."""
+    captions = dict(re.findall(r"^\[(\d+)\] \([^)]*\) <<< (.*) >>>$", prompt, re.M))
+    held = set(pinned)
+    canvas = list(seed)
+    runs: list[tuple[int, int]] = []
+    position = 0
+    while position < len(canvas):
+        if position in held:
+            position += 1
+            continue
+        start = position
+        while position < len(canvas) and position not in held:
+            position += 1
+        runs.append((start, position))
+    slots = []
+    for start, end in runs:
+        label = re.search(r"(\d+)\|([\w-]+)\|$", detokenize(canvas[:start]))
+        canvas[start:end] = [SPECIALS["<pad>"]] * (end - start)
+        if label is not None and end < len(canvas):
+            slots.append((start, end, *label.groups()))
+    for index, (start, end, cid, lang) in enumerate(slots):
+        if drop_last and index == len(slots) - 1:
+            continue  # left as padding: the model wrote nothing there
+        ids = tokenize(f" [{lang}] {captions.get(cid, '')}")[: end - start]
+        canvas[start : start + len(ids)] = ids
+    if SPECIALS["<turn|>"] in canvas:
+        canvas = canvas[: canvas.index(SPECIALS["<turn|>"])]
+    return detokenize(canvas)
+
+
 def answer_for(prompt: str, drop_last: bool = False) -> str:
     """The lines a perfect model would write: ``id|lang| [lang] caption text``."""
     captions = dict(re.findall(r"^\[(\d+)\] \([^)]*\) <<< (.*) >>>$", prompt, re.M))
@@ -49,6 +114,7 @@ class FakeVllm:
         self.delay_s = 0.0
         self.stopping = threading.Event()
         self.requests: list[dict[str, Any]] = []
+        self.tokenized: list[str] = []
         self.refused: list[str] = []
         fake = self
 
@@ -67,6 +133,12 @@ class FakeVllm:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path == "/tokenize":
+                    fake.tokenized.append(body["prompt"])
+                    ids = tokenize(body["prompt"])
+                    return self._send(200, {"tokens": ids, "count": len(ids)})
+                if self.path != "/v1/chat/completions":
+                    return self._send(404, {"error": "not found"})
                 fake.requests.append(body)
                 problem = fake.check(body)
                 if problem:
@@ -82,6 +154,14 @@ class FakeVllm:
                     text = "ﾟ*ﾟ nonsense ]]] |||\n{{{ no lines here"
                 elif fake.mode == "huge":
                     text = "0|es| " + "la " * 40_000
+                elif "diffusion_seed_canvas" in body.get("vllm_xargs", {}):
+                    xargs = body["vllm_xargs"]
+                    text = fill_canvas(
+                        prompt,
+                        xargs["diffusion_seed_canvas"],
+                        xargs.get("diffusion_pinned", []),
+                        drop_last=fake.mode == "missing",
+                    )
                 else:
                     text = answer_for(prompt, drop_last=fake.mode == "missing")
                 self._stream(text)
@@ -138,6 +218,15 @@ class FakeVllm:
                 return f"{name} is not supported for diffusion models"
         if body.get("max_tokens", 0) > 256:
             return "max_tokens must be at most one canvas (256)"
+        xargs = body.get("vllm_xargs", {})
+        if "diffusion_seed_canvas" in xargs:
+            if self.mode == "old":
+                return "unknown vllm_xargs key: diffusion_seed_canvas"
+            seed, pinned = xargs["diffusion_seed_canvas"], xargs.get("diffusion_pinned", [])
+            if len(seed) != 256:
+                return f"diffusion_seed_canvas must hold canvas_length (256) ids, not {len(seed)}"
+            if not all(isinstance(p, int) and 0 <= p < 256 for p in pinned):
+                return "diffusion_pinned positions must lie in the canvas"
         return None
 
     def __enter__(self) -> FakeVllm:

@@ -18,7 +18,8 @@ from canvascap.pipeline.testing import run_stage
 from canvascap.pipeline.types import Caption
 from canvascap.stages.llm_backend import BackendError, Completion
 from canvascap.stages.llm_transformers import TransformersBackend, _DraftStreamer, end_of_turn_ids
-from canvascap.stages.translate import TranslateOptions, TranslateStage
+from canvascap.stages.translate import TranslateOptions, TranslateStage, plan_skeleton, read_answer
+from canvascap.stages.translate_packing import Job, build_prompt
 from tests.tiny_diffusion_gemma import build, corpus
 
 pytestmark = pytest.mark.slow
@@ -60,7 +61,8 @@ async def test_every_denoising_step_reaches_the_stage_before_the_commit(tiny_mod
 
 
 async def test_garbage_canvas_falls_back_to_the_source_text(tiny_model) -> None:
-    stage = TranslateStage(options(tiny_model), Context(session="t"))
+    # Free-text lines (no pinned skeleton): random weights write nothing parseable.
+    stage = TranslateStage(options(tiny_model, pinned=False), Context(session="t"))
     out = await run_stage(stage, [final(0, "the meeting starts now")])
     spanish = [c for c in out if c.lang == "es"]
     assert spanish[-1].final and spanish[-1].text == "the meeting starts now"
@@ -74,7 +76,7 @@ class KnownCanvases(TransformersBackend):
         super().__init__(opts)
         self.canvases = canvases
 
-    def _generate(self, prompt, max_tokens, draft) -> Completion:
+    def _generate(self, prompt, max_tokens, draft, skeleton=None) -> Completion:
         streamer = _DraftStreamer(self.tokenizer, draft)
         streamer.put(None)  # the prompt
         for text in self.canvases:
@@ -157,3 +159,36 @@ async def test_a_generate_that_returns_no_token_ids_is_a_backend_error(tiny_mode
     out = await run_stage(stage, [final(0, "the meeting starts now")])
     spanish = [c for c in out if c.lang == "es"]
     assert spanish[-1].final and spanish[-1].text == "the meeting starts now"  # source shown
+
+
+async def test_a_pinned_skeleton_keeps_every_label_in_place(tiny_model) -> None:
+    backend = TransformersBackend(options(tiny_model, targets=["es", "de"]))
+    await backend.start()
+    jobs = [Job(0, "good morning everyone", "en", ["es", "de"]), Job(1, "let us begin", "en", [])]
+    jobs[1].langs = ["es", "de"]
+    pairs = [(job, lang) for job in jobs for lang in job.langs]
+    skeleton, held = await plan_skeleton(backend, pairs)
+    assert skeleton is not None and held == pairs
+    completion = await backend.complete(build_prompt(held, []), max_tokens=256, skeleton=skeleton)
+    await backend.aclose()
+    assert completion.pinned
+    # Whatever the random weights wrote, each label is where it was pinned, in order.
+    found_at = [completion.text.find(f"{cid}|{lang}|") for cid, lang in skeleton.keys]
+    assert all(at >= 0 for at in found_at) and found_at == sorted(found_at)
+    found, missing = read_answer(completion, skeleton, skeleton.keys)
+    assert sorted([*found, *missing]) == sorted(skeleton.keys)
+
+
+async def test_drafts_show_a_prefix_that_only_ever_grows(tiny_model) -> None:
+    # A threshold this low lets the random model's drafts through: they change at every
+    # step, and the stage must never show one that takes back what was shown.
+    opts = options(tiny_model, targets=["es", "de"], denoising_steps=8, draft_confidence=1e-9)
+    stage = TranslateStage(opts, Context(session="t"))
+    out = await run_stage(stage, [final(0, "good morning everyone")])
+    for lang in ("es", "de"):
+        drafts = [c for c in out if c.lang == lang and not c.final]
+        assert drafts, lang
+        for before, after in zip(drafts, drafts[1:], strict=False):
+            assert after.text.startswith(before.text) and after.rev > before.rev
+        assert all(c.stable_chars == len(c.text) for c in drafts)
+        assert [c for c in out if c.lang == lang][-1].final

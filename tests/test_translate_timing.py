@@ -38,7 +38,9 @@ class ScriptedBackend(LlmBackend):
         self.failures = failures
         self.attempts: list[float] = []
 
-    async def _attempt(self, prompt: str, max_tokens: int, on_draft: OnDraft | None) -> Completion:
+    async def _attempt(
+        self, prompt: str, max_tokens: int, on_draft: OnDraft | None, skeleton: Any
+    ) -> Completion:
         self.attempts.append(asyncio.get_running_loop().time())
         await asyncio.sleep(self.delay_s)
         if self.failures:
@@ -173,7 +175,7 @@ def test_a_server_that_answers_with_empty_text_is_backed_off() -> None:
     # 36 s of speech: a partial every 0.25 s and a final every 2 s. A server that
     # answers every request at once with nothing must not be asked again at once.
     class Empty(ScriptedBackend):
-        async def _attempt(self, prompt, max_tokens, on_draft) -> Completion:
+        async def _attempt(self, prompt, max_tokens, on_draft, skeleton) -> Completion:
             self.attempts.append(asyncio.get_running_loop().time())
             return Completion("")
 

@@ -13,8 +13,9 @@ from canvascap.pipeline.config import PipelineConfig
 from canvascap.pipeline.errors import UserError
 
 if TYPE_CHECKING:
-    from canvascap.stages.llm_backend import LlmBackend
+    from canvascap.stages.llm_backend import LlmBackend, OnDraft
     from canvascap.stages.translate import TranslateOptions
+    from canvascap.stages.translate_packing import Job
 
 __all__ = ["add_llm_options", "add_translate_options", "llm_check", "translate_overrides"]
 
@@ -134,7 +135,7 @@ async def _start(backend: LlmBackend, options: TranslateOptions) -> None:
 def llm_check(args: argparse.Namespace) -> int:
     """Send one packed request to the configured backend and report what came back."""
     from canvascap.stages.translate import TranslateOptions, make_backend
-    from canvascap.stages.translate_packing import Job, build_prompt, parse_lines
+    from canvascap.stages.translate_packing import Job
 
     options = TranslateOptions(
         **{"targets": _targets(args) or ["es", "de"], **_backend_options(args)}
@@ -153,20 +154,17 @@ def llm_check(args: argparse.Namespace) -> int:
             drafts += 1
 
         try:
-            completion = await backend.complete(
-                build_prompt(pairs, []), max_tokens=256, on_draft=on_draft
-            )
+            found, missing, pinned = await _ask(backend, pairs, on_draft)
         finally:
             await backend.aclose()
         latency = time.monotonic() - started
-        found, missing = parse_lines(
-            completion.text, [(j.id, lang) for j, lang in pairs], completion.truncated
-        )
+        reason = getattr(backend, "free_text_reason", None)
         return {
             "latency_s": round(latency, 3),
             "lines_returned": len(found),
             "lines_missing": len(missing),
             "drafts": drafts,
+            "skeleton": "pinned" if pinned else f"free text ({reason or 'not supported'})",
             "lines": {f"{cid}|{lang}": text for (cid, lang), text in found.items()},
         }
 
@@ -180,7 +178,7 @@ def bench_translate(args: argparse.Namespace) -> int:
     import statistics
 
     from canvascap.stages.translate import TranslateOptions, make_backend
-    from canvascap.stages.translate_packing import Job, build_prompt, pack, parse_lines
+    from canvascap.stages.translate_packing import Job, pack
 
     options = TranslateOptions(
         **{"targets": _targets(args) or ["es", "de"], **_backend_options(args)}
@@ -207,12 +205,9 @@ def bench_translate(args: argparse.Namespace) -> int:
                 ]
                 pairs, _ = pack(jobs, backend.count_tokens, budget)
                 began = time.monotonic()
-                completion = await backend.complete(build_prompt(pairs, []), max_tokens=256)
+                found, lost, _ = await _ask(backend, pairs)
                 latencies.append(time.monotonic() - began)
-                found, lost = parse_lines(
-                    completion.text, [(j.id, lang) for j, lang in pairs], completion.truncated
-                )
-                per_canvas.append(len(pairs))
+                per_canvas.append(len(found) + len(lost))
                 missing += len(lost)
         finally:
             await backend.aclose()
@@ -227,6 +222,22 @@ def bench_translate(args: argparse.Namespace) -> int:
 
     print(json.dumps(asyncio.run(bench()), indent=2))
     return 0
+
+
+async def _ask(
+    backend: LlmBackend, pairs: list[tuple[Job, str]], on_draft: OnDraft | None = None
+) -> tuple[dict[tuple[int, str], str], list[tuple[int, str]], bool]:
+    """One request as the translate stage sends it: the lines found, those missing, and
+    whether the backend held a pinned skeleton."""
+    from canvascap.stages.translate import plan_skeleton, read_answer
+    from canvascap.stages.translate_packing import build_prompt
+
+    skeleton, pairs = await plan_skeleton(backend, pairs)
+    completion = await backend.complete(
+        build_prompt(pairs, []), max_tokens=256, on_draft=on_draft, skeleton=skeleton
+    )
+    found, missing = read_answer(completion, skeleton, [(j.id, lang) for j, lang in pairs])
+    return found, missing, completion.pinned
 
 
 def nearest_rank(values: list[float], q: float) -> float:
