@@ -185,6 +185,8 @@ class TranslateStage:
         self._shown: dict[tuple[int, str], str] = {}
         self._finalized: set[tuple[int, str]] = set()
         self._draft_prefix: dict[tuple[int, str], str] = {}
+        self._final_at: dict[int, float] = {}
+        """When each caption became final here: translation lag runs from then."""
         # Finals by id, enough to give any request the ones just before its captions.
         self._context: deque[tuple[int, str]] = deque(
             maxlen=options.context_finals + options.max_pending + 1
@@ -318,6 +320,7 @@ class TranslateStage:
             return
         self._forget_before(caption.id - 500)
         self._sources[caption.id] = caption
+        self._final_at[caption.id] = self._now_s()
         langs = [lang for lang in options.targets if lang != caption.lang]
         if options.cleanup:
             langs.insert(0, caption.lang)
@@ -411,6 +414,10 @@ class TranslateStage:
                     continue  # already shown untranslated (the backlog was cut meanwhile)
                 jobs[cid].langs.remove(lang)
                 await self._emit(cid, lang, line, final=True, like=self._sources.get(cid))
+                if cid in self._final_at:
+                    lag = self._now_s() - self._final_at[cid]
+                    name = "cleanup" if lang == jobs[cid].lang else lang
+                    self.ctx.metrics.record(f"translate.lag_s.{name}", lag)
             elif partial is not None:
                 self._emit_draft(cid, lang, line, partial)
         if final:
@@ -496,6 +503,7 @@ class TranslateStage:
         self._finalized = {k for k in self._finalized if k[0] >= oldest_id}
         for cid in [c for c in self._sources if c < oldest_id]:
             del self._sources[cid]
+            self._final_at.pop(cid, None)
 
     async def _emit(
         self, cid: int, lang: str, text: str, final: bool, like: Caption | None

@@ -111,14 +111,32 @@ def test_llm_check_and_bench_report_on_the_backend() -> None:
     figures = json.loads(bench.stdout)
     assert figures["requests"] == 3 and figures["lines_per_canvas"] >= 3
     assert figures["latency_s_p50"] <= figures["latency_s_p90"]
+    assert set(figures["lag"]) == {"es", "de"} and figures["lag"]["es"]["lines"] >= 1
     assert incomplete.returncode == 1 and json.loads(incomplete.stdout)["lines_missing"] == 1
     down = canvascap("llm", "check", "--llm", "openai", "--llm-url", "http://127.0.0.1:9/v1")
     assert down.returncode == 2 and "not reachable" in down.stderr
 
 
 def test_the_90th_percentile_of_a_small_run_is_never_below_its_median() -> None:
-    from canvascap.cli.translate import nearest_rank
+    from canvascap.pipeline.metrics import percentile
 
-    assert nearest_rank([1.80, 1.11], 0.9) == 1.80  # two requests: the slower one
-    assert nearest_rank([float(n) for n in range(1, 11)], 0.9) == 9.0
-    assert nearest_rank([0.5], 0.9) == 0.5
+    assert percentile([1.80, 1.11], 0.9) == 1.80  # two requests: the slower one
+    assert percentile([float(n) for n in range(1, 11)], 0.9) == 9.0
+    assert percentile([0.5], 0.9) == 0.5
+
+
+def test_translations_follow_low_latency_captions_within_a_second() -> None:
+    # The demo clip played at 1x on the low-latency preset, with a server that takes
+    # 0.3 s per request: words sent as finals mid-sentence are translated as they come.
+    with FakeVllm() as server:
+        server.delay_s = 0.3
+        bench = canvascap(
+            "bench", "translate", "--requests", "1", "--config", "low-latency",
+            "--llm", "openai", "--llm-url", server.url, "--translate", "es,de",
+        )  # fmt: skip
+    assert bench.returncode == 0, bench.stderr
+    lag = json.loads(bench.stdout)["lag"]
+    for lang in ("es", "de"):
+        assert lag[lang]["lines"] >= 5  # pieces, not one line per sentence
+        assert lag[lang]["lag_s_p50"] <= 1.0, lag
+        assert lag[lang]["lag_s_p50"] <= lag[lang]["lag_s_p90"]

@@ -161,9 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench_commands = bench.add_subparsers(dest="bench_command", metavar="WHAT")
     translate_bench = bench_commands.add_parser(
         "translate",
-        help="per-request latency and lines per canvas of the LLM backend",
+        help="request latency, lines per canvas and translation lag of the LLM backend",
         description="Send packed translation requests to the backend and report the median "
-        "and p90 request latency and how many lines each canvas carried.",
+        "and p90 request latency and how many lines each canvas carried; then play a "
+        "recording at 1x through the whole pipeline and report, per language, the lag "
+        "from a caption becoming final to its translation being final (p50, p90).",
+    )
+    translate_bench.add_argument(
+        "--audio", metavar="FILE", help="recording for the lag (default: the demo clip)"
+    )
+    translate_bench.add_argument(
+        "--config", metavar="PRESET", help="preset for the lag, e.g. low-latency (default: default)"
     )
     translate_bench.add_argument("--requests", type=int, default=10, help="how many (10)")
     translate_bench.add_argument(
