@@ -21,8 +21,13 @@ Latency policy:
   translations get ``drain_s``, then what still waits is written untranslated.
 * **Drafts.** With the in-process backend every denoising step yields a draft; drafts
   become non-final revisions, so a translation sharpens in place on screen.
-* **Partials** (``partials: idle``): when nothing else waits, the newest partial is
-  translated too, as non-final revisions.
+* **Partials** (``partials: idle``): when nothing else waits, the settled words of the
+  newest partial (its stable prefix, once three more words settle) are translated as a
+  non-final line. With a pinned skeleton that translation is kept: the next request
+  pins it in the line and the model only goes on from it, up to the final.
+* **Pieces.** Finals sent mid-sentence (the low-latency preset) are translated as they
+  come, each as the continuation of the pieces before it, whose lines go with the
+  request as context.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption, Role
 from canvascap.stages.llm_backend import Completion, LlmBackend, LlmOptions
 from canvascap.stages.translate_packing import (
+    Earlier,
     Glossary,
     Job,
     build_prompt,
@@ -135,14 +141,18 @@ async def plan_skeleton(
     """The pinned skeleton for these pairs, and the pairs it holds (those that did not
     fit wait for the next request). No skeleton where the backend cannot hold one."""
     keys = [(job.id, lang) for job, lang in pairs]
-    texts = [job.text.replace("\n", " ") for job, _ in pairs]
-    tokens = await backend.skeleton_tokens([line_prefix(*key) for key in keys] + texts)
+    texts = [_one_line(job.text) for job, _ in pairs]
+    kept = [_one_line(job.kept.get(lang, "")) for job, lang in pairs]
+    lines = [line_prefix(*key) for key in keys] + texts + [" " + k for k in kept if k]
+    tokens = await backend.skeleton_tokens(lines)
     if tokens is None:
         return None, pairs
     ids, vocabulary = tokens
+    rest = iter(ids[2 * len(keys) :])
+    kept_ids = [next(rest) if k else [] for k in kept]
     sizes = [
-        slot_tokens(len(source), lang, job.lang)
-        for (job, lang), source in zip(pairs, ids[len(keys) :], strict=True)
+        max(4, slot_tokens(len(source), lang, job.lang) - len(held))
+        for (job, lang), source, held in zip(pairs, ids[len(keys) :], kept_ids, strict=False)
     ]
     skeleton = build_skeleton(
         keys,
@@ -151,8 +161,13 @@ async def plan_skeleton(
         vocabulary,
         backend.canvas_length,
         whole_only=[lang == job.lang for job, lang in pairs],
+        kept_ids=kept_ids,
     )
     return skeleton, pairs[: len(skeleton.slots)]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def read_answer(
@@ -186,9 +201,15 @@ class TranslateStage:
         self._finalized: set[tuple[int, str]] = set()
         self._draft_prefix: dict[tuple[int, str], str] = {}
         self._final_at: dict[int, float] = {}
+        self._settled: dict[int, str] = {}
+        self._settled_at: dict[int, dict[str, float]] = {}
+        """When each settled start of a partial was first seen: the settled lag's start."""
+        """Per caption, the settled words of a partial whose translation is shown."""
+        self._kept: dict[tuple[int, str], str] = {}
+        """That translation, per (caption, language): later lines go on from it."""
         """When each caption became final here: translation lag runs from then."""
         # Finals by id, enough to give any request the ones just before its captions.
-        self._context: deque[tuple[int, str]] = deque(
+        self._context: deque[tuple[int, str, int]] = deque(
             maxlen=options.context_finals + options.max_pending + 1
         )
         self._idle_partial: Caption | None = None
@@ -310,6 +331,8 @@ class TranslateStage:
         if not caption.final:
             await self._forward(caption, final=False)
             if options.partials == "idle":
+                settled = _whole_words(caption.text, caption.stable_chars)
+                self._settled_at.setdefault(caption.id, {}).setdefault(settled, self._now_s())
                 self._idle_partial = caption
             return
         self._idle_partial = None
@@ -326,15 +349,45 @@ class TranslateStage:
             langs.insert(0, caption.lang)
         # With cleanup on, the raw text is only a draft of the source line.
         await self._forward(caption, final=not options.cleanup)
+        job = Job(
+            caption.id,
+            caption.text,
+            caption.lang,
+            langs,
+            utterance=caption.utterance,
+            kept=self._kept_for(caption),
+        )
         if langs and self._disabled:
-            await self._give_up(Job(caption.id, caption.text, caption.lang, langs), langs)
+            await self._give_up(job, langs)
         elif langs:
-            self.pending.append(Job(caption.id, caption.text, caption.lang, langs))
+            self.pending.append(job)
         while len(self.pending) > options.max_pending:
             oldest = self.pending.popleft()
             self.ctx.metrics.count("translate.skipped_backlog")
             await self._give_up(oldest, oldest.langs)
-        self._context.append((caption.id, caption.text))
+        self._context.append((caption.id, caption.text, caption.utterance))
+
+    def _kept_for(self, caption: Caption) -> dict[str, str]:
+        """The translations already shown for the settled start of this caption, if its
+        final text still starts with the words they translate."""
+        self._settled_at.pop(caption.id, None)
+        settled = self._settled.pop(caption.id, "")
+        if not settled or not caption.text.startswith(settled):
+            return {}
+        return {lang: text for (cid, lang), text in self._kept.items() if cid == caption.id}
+
+    def _settled_job(self, partial: Caption) -> Job | None:
+        """A job for the settled words of a partial, when they grew by a few words."""
+        langs = [lang for lang in self.options.targets if lang != partial.lang]
+        settled = _whole_words(partial.text, partial.stable_chars)
+        done = self._settled.get(partial.id, "")
+        grown = len(settled.split()) - len(done.split())
+        if not langs or len(settled.split()) < SETTLED_WORDS or grown < SETTLED_WORDS:
+            return None
+        kept = {}
+        if done and settled.startswith(done):
+            kept = {lang: t for (cid, lang), t in self._kept.items() if cid == partial.id}
+        return Job(partial.id, settled, partial.lang, langs, utterance=partial.utterance, kept=kept)
 
     # -- requests --------------------------------------------------------------------
     def _start_request(self) -> asyncio.Task[None] | None:
@@ -346,10 +399,9 @@ class TranslateStage:
             return asyncio.create_task(self._translate(pairs, final=True))
         if self._idle_partial is not None:
             partial, self._idle_partial = self._idle_partial, None
-            langs = [lang for lang in self.options.targets if lang != partial.lang]
-            if langs:
-                job = Job(partial.id, partial.text, partial.lang, langs)
-                pairs = [(job, lang) for lang in langs]
+            job = self._settled_job(partial)
+            if job is not None:
+                pairs = [(job, lang) for lang in job.langs]
                 return asyncio.create_task(self._translate(pairs, final=False, partial=partial))
         return None
 
@@ -357,7 +409,11 @@ class TranslateStage:
         self, pairs: list[tuple[Job, str]], final: bool, partial: Caption | None = None
     ) -> None:
         first = min(job.id for job, _ in pairs)
-        earlier = [text for cid, text in self._context if cid < first]
+        earlier = [
+            Earlier(cid, text, utterance, self._lines_of(cid))
+            for cid, text, utterance in self._context
+            if cid < first
+        ]
         context = earlier[len(earlier) - self.options.context_finals :]
         expected = [(job.id, lang) for job, lang in pairs]
         jobs = {job.id: job for job, _ in pairs}
@@ -419,9 +475,26 @@ class TranslateStage:
                     name = "cleanup" if lang == jobs[cid].lang else lang
                     self.ctx.metrics.record(f"translate.lag_s.{name}", lag)
             elif partial is not None:
-                self._emit_draft(cid, lang, line, partial)
+                # The translation of settled words: pinned, later lines go on from it;
+                # in free text it is only a preview, redone as the words grow.
+                if completion.pinned:
+                    self._settled[cid] = jobs[cid].text
+                    self._kept[(cid, lang)] = line
+                self._emit_draft(cid, lang, line, partial, confident=completion.pinned)
+                settled_at = self._settled_at.get(cid, {}).get(jobs[cid].text)
+                if settled_at is not None:
+                    lag = self._now_s() - settled_at
+                    self.ctx.metrics.record(f"translate.settled_lag_s.{lang}", lag)
         if final:
             await self._missed(jobs, missing)
+
+    def _lines_of(self, cid: int) -> dict[str, str]:
+        """The final lines shown for a caption, by language."""
+        return {
+            lang: self._shown[(c, lang)]
+            for c, lang in self._finalized
+            if c == cid and lang in self.options.targets and (c, lang) in self._shown
+        }
 
     async def _started(self) -> None:
         """Wait for the backend to be up, starting it again if the last start failed."""
@@ -504,6 +577,11 @@ class TranslateStage:
         for cid in [c for c in self._sources if c < oldest_id]:
             del self._sources[cid]
             self._final_at.pop(cid, None)
+        for key in [k for k in self._kept if k[0] < oldest_id]:
+            del self._kept[key]
+        for cid in [c for c in self._settled_at if c < oldest_id]:
+            self._settled_at.pop(cid)
+            self._settled.pop(cid, None)
 
     async def _emit(
         self, cid: int, lang: str, text: str, final: bool, like: Caption | None
@@ -574,6 +652,18 @@ class TranslateStage:
 async def _next(items: AsyncIterator[Caption]) -> Caption:
     """The next caption (a coroutine, so it can run as a task)."""
     return await anext(items)
+
+
+SETTLED_WORDS = 3
+"""A partial's settled words are translated once there are this many new ones."""
+
+
+def _whole_words(text: str, stable_chars: int) -> str:
+    """The settled start of a partial, cut back to whole words."""
+    settled = text[:stable_chars]
+    if stable_chars < len(text) and not text[stable_chars].isspace():
+        settled = settled.rsplit(" ", 1)[0] if " " in settled else ""
+    return settled.strip()
 
 
 def _why(error: BaseException) -> str:

@@ -147,15 +147,19 @@ def build_skeleton(
     vocabulary: Vocabulary,
     canvas_length: int,
     whole_only: Sequence[bool] = (),
+    kept_ids: Sequence[Sequence[int]] = (),
 ) -> Skeleton:
     """Lay the slots out in order; slots that would run past the canvas are left out
-    (their captions wait for the next request)."""
+    (their captions wait for the next request). ``kept_ids`` are a line's words already
+    shown: pinned after its label, so the model can only go on from them."""
     seed = [vocabulary.filler] * canvas_length
     pinned: list[int] = []
     slots: list[Slot] = []
     position = 0
     tail = 1 if vocabulary.end is not None else 0
-    for index, (key, prefix, size) in enumerate(zip(keys, prefix_ids, sizes, strict=True)):
+    for index, (key, label, size) in enumerate(zip(keys, prefix_ids, sizes, strict=True)):
+        kept = kept_ids[index] if index < len(kept_ids) else ()
+        prefix = [*label, *kept]
         if position + len(prefix) + size + 1 + tail > canvas_length:
             break
         for token in prefix:

@@ -83,14 +83,18 @@ def fill_canvas(prompt: str, seed: list[int], pinned: list[int], drop_last: bool
         runs.append((start, position))
     slots = []
     for start, end in runs:
-        label = re.search(r"(\d+)\|([\w-]+)\|$", detokenize(canvas[:start]))
+        line = detokenize(canvas[:start]).rsplit("\n", 1)[-1]
+        label = re.match(r"(\d+)\|([\w-]+)\|(.*)$", line)
         canvas[start:end] = [SPECIALS["<pad>"]] * (end - start)
         if label is not None and end < len(canvas):
             slots.append((start, end, *label.groups()))
-    for index, (start, end, cid, lang) in enumerate(slots):
+    for index, (start, end, cid, lang, kept) in enumerate(slots):
         if drop_last and index == len(slots) - 1:
             continue  # left as padding: the model wrote nothing there
-        ids = tokenize(f" [{lang}] {captions.get(cid, '')}")[: end - start]
+        whole = f" [{lang}] {captions.get(cid, '')}"
+        # Pinned words already shown: write only what follows them.
+        rest = whole[len(kept) :] if kept and whole.startswith(kept) else whole
+        ids = tokenize(rest)[: end - start]
         canvas[start : start + len(ids)] = ids
     if SPECIALS["<turn|>"] in canvas:
         canvas = canvas[: canvas.index(SPECIALS["<turn|>"])]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -16,7 +17,7 @@ from canvascap.pipeline.stage import Context
 from canvascap.pipeline.testing import run_stage
 from canvascap.pipeline.types import Caption
 from canvascap.stages.translate import TranslateOptions, TranslateStage
-from tests.fake_vllm import FakeVllm
+from tests.fake_vllm import FakeVllm, detokenize
 from tests.timing import seconds
 
 
@@ -142,23 +143,39 @@ async def test_stage_recovers_when_the_server_comes_back() -> None:
     assert got[(1, "es")] == "[es] after the fix"
 
 
-async def test_partials_are_translated_when_the_stage_is_idle() -> None:
+async def test_settled_words_are_translated_then_kept_and_extended() -> None:
+    def partial(text: str, settled: str) -> Caption:
+        return Caption(0, 0, False, text, text, "en", 0, 1, time.monotonic_ns(), len(settled))
+
     with FakeVllm() as server:
-        partial = Caption(0, 0, False, "hello wor", "hello wor", "en", 0, 1, time.monotonic_ns())
         stage = stage_for(server, targets=["es"])
         inbox: Channel[Caption] = Channel("in", 10, Policy.BLOCK)
         outbox: Channel[Caption] = Channel("out", 100, Policy.BLOCK)
         await stage.prepare()
         running = asyncio.create_task(stage.run(inbox, outbox))
-        await inbox.send(partial)
+        await inbox.send(partial("we choose to go to the mo", "we choose"))  # too few
         await asyncio.sleep(0.5)
-        await inbox.send(final(0, "hello world", rev=1))
+        await inbox.send(partial("we choose to go to the moo", "we choose to go to the"))
+        await asyncio.sleep(0.5)
+        await inbox.send(final(0, "we choose to go to the moon in this decade", rev=1))
         inbox.close()
         await asyncio.wait_for(running, seconds(20))
         outbox.close()
         spanish = [c async for c in outbox if c.lang == "es"]
-    assert (False, "[es] hello wor") in [(c.final, c.text) for c in spanish]
-    assert spanish[-1].final and spanish[-1].text == "[es] hello world"
+    shown = [(c.final, c.text, c.stable_chars) for c in spanish]
+    settled = "[es] we choose to go to the"
+    assert shown[0] == (False, settled, len(settled))  # only the settled words, all stable
+    assert shown[-1][:2] == (True, "[es] we choose to go to the moon in this decade")
+    last = server.requests[-1]
+    seed, pinned = (
+        last["vllm_xargs"]["diffusion_seed_canvas"],
+        last["vllm_xargs"]["diffusion_pinned"],
+    )
+    assert detokenize([seed[p] for p in pinned]).startswith(f"0|es| {settled}\n")  # kept
+    assert (
+        "already shown in Spanish, go on from it: <<< [es] we choose"
+        in (last["messages"][0]["content"])
+    )
 
 
 async def test_a_burst_never_builds_a_backlog() -> None:
@@ -250,3 +267,23 @@ async def test_context_finals_zero_sends_no_earlier_captions() -> None:
         prompts[context_finals] = [r["messages"][0]["content"] for r in server.requests]
     assert not any("Earlier captions" in p for p in prompts[0])
     assert any("- <<< good morning >>>" in p for p in prompts[2])
+
+
+async def test_a_piece_of_a_sentence_is_sent_with_the_lines_before_it() -> None:
+    def piece(cid: int, text: str) -> Caption:
+        return replace(final(cid, text), utterance=4)
+
+    with FakeVllm() as server:
+        stage = stage_for(server, targets=["es"])
+        inbox: Channel[Caption] = Channel("in", 10, Policy.BLOCK)
+        outbox: Channel[Caption] = Channel("out", 100, Policy.BLOCK)
+        await stage.prepare()
+        running = asyncio.create_task(stage.run(inbox, outbox))
+        await inbox.send(piece(0, "we choose to go"))
+        await asyncio.sleep(0.5)
+        await inbox.send(piece(1, "to the moon"))
+        inbox.close()
+        await asyncio.wait_for(running, seconds(20))
+    prompt = server.requests[-1]["messages"][0]["content"]
+    assert "- <<< we choose to go >>> es: <<< [es] we choose to go >>>" in prompt
+    assert "[1] (English, continues the caption before) <<< to the moon >>>" in prompt

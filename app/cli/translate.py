@@ -230,7 +230,8 @@ def bench_translate(args: argparse.Namespace) -> int:
 def translation_lag(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Play a recording at 1x through the whole pipeline with translation on, and
     report, per language, how long after a caption became final its translation was
-    final too (p50, p90, over every caption)."""
+    final too, and how long after a partial's words settled their translation showed
+    (p50, p90)."""
     from canvascap.cli.session import run_session
     from canvascap.pipeline.config import load_config
     from canvascap.pipeline.runner import Pipeline
@@ -248,13 +249,15 @@ def translation_lag(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     config = PipelineConfig.model_validate({**config.model_dump(), "sinks": {}})
     ctx = Context(session="bench-translate")
     run_session(Pipeline.build(config, ctx))
-    timings = ctx.metrics.snapshot()["timings"]
-    prefix = "translate.lag_s."
-    return {
-        name.removeprefix(prefix): {"lag_s_p50": t["p50"], "lag_s_p90": t["p90"], "lines": t["n"]}
-        for name, t in timings.items()
-        if name.startswith(prefix)
-    }
+    lags: dict[str, dict[str, float]] = {}
+    for name, timing in ctx.metrics.snapshot()["timings"].items():
+        kind, _, lang = name.removeprefix("translate.").rpartition(".")
+        figures = lags.setdefault(lang, {})
+        if kind == "lag_s":  # from a final caption to its final translation
+            figures.update(lag_s_p50=timing["p50"], lag_s_p90=timing["p90"], lines=timing["n"])
+        elif kind == "settled_lag_s":  # from settled words of a partial to their translation
+            figures.update(settled_lag_s_p50=timing["p50"], settled_lag_s_p90=timing["p90"])
+    return lags
 
 
 async def _ask(
