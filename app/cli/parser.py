@@ -171,6 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--audio", metavar="FILE", help="recording for the lag (default: the demo clip)"
     )
     translate_bench.add_argument(
+        "--quality",
+        action="store_true",
+        help="instead: chrF of NTREX-128 lines translated as live captions (packed, "
+        "pinned) and one per request, against the references (needs --mt)",
+    )
+    translate_bench.add_argument(
+        "--mt", metavar="DIR", help="folder of ntrex128.*.txt files (e.g. ../shared/data/mt)"
+    )
+    translate_bench.add_argument(
+        "--lines", type=_positive_int, default=40, help="NTREX lines to score (40)"
+    )
+    translate_bench.add_argument(
         "--config", metavar="PRESET", help="preset for the lag, e.g. low-latency (default: default)"
     )
     translate_bench.add_argument("--requests", type=int, default=10, help="how many (10)")

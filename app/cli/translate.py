@@ -184,6 +184,8 @@ def bench_translate(args: argparse.Namespace) -> int:
     options = TranslateOptions(
         **{"targets": _targets(args) or ["es", "de"], **_backend_options(args)}
     )
+    if args.quality:
+        return translation_quality(args, options)
     sentences = SAMPLE_CAPTIONS + BENCH_CAPTIONS
     if args.sentences:
         try:
@@ -224,6 +226,22 @@ def bench_translate(args: argparse.Namespace) -> int:
     report = asyncio.run(bench())
     report["lag"] = translation_lag(args)
     print(json.dumps(report, indent=2))
+    return 0
+
+
+def translation_quality(args: argparse.Namespace, options: TranslateOptions) -> int:
+    """``bench translate --quality``: chrF against NTREX-128 references."""
+    import importlib.util
+    from pathlib import Path
+
+    if not args.mt:
+        raise UserError("--quality needs --mt DIR, the folder of ntrex128.*.txt files")
+    if importlib.util.find_spec("sacrebleu") is None:
+        raise UserError("--quality needs sacrebleu: pip install 'canvascap[bench]'")
+    from canvascap.bench.translation_quality import run_quality
+
+    report = run_quality(options, Path(args.mt), args.lines)
+    print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0
 
 
