@@ -8,6 +8,7 @@ separate so a transcript can append cues to its files as finals arrive.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -41,6 +42,7 @@ def caption_record(caption: Caption) -> dict[str, object]:
         "source": caption.source,
         "utterance": caption.utterance,
         "continues_word": caption.continues_word,
+        "speaker": caption.speaker,
         "words": [
             {
                 "text": w.text,
@@ -78,17 +80,22 @@ def caption_from_record(record: dict[str, Any], spoken: bool) -> Caption:
         utterance=int(record.get("utterance", -1)),
         continues_word=bool(record.get("continues_word", False)),
         role=role,
+        speaker=str(record.get("speaker", "")),
     )
 
 
 def srt_cue(number: int, cue: Cue) -> str:
     """One SubRip cue block, numbered, with its blank line."""
-    return f"{number}\n{_stamp(cue.start_s, ',')} --> {_stamp(cue.end_s, ',')}\n{cue.text}\n\n"
+    text = f"{cue.speaker}: {cue.text}" if cue.speaker else cue.text
+    return f"{number}\n{_stamp(cue.start_s, ',')} --> {_stamp(cue.end_s, ',')}\n{text}\n\n"
 
 
 def vtt_cue(cue: Cue) -> str:
     """One WebVTT cue block, with its blank line."""
-    return f"{_stamp(cue.start_s, '.')} --> {_stamp(cue.end_s, '.')}\n{cue.text}\n\n"
+    # A voice span names the speaker; its annotation may not hold "<", ">" or "&".
+    voice = re.sub(r"[<>&\n]", "", cue.speaker).strip()
+    text = f"<v {voice}>{cue.text}" if voice else cue.text
+    return f"{_stamp(cue.start_s, '.')} --> {_stamp(cue.end_s, '.')}\n{text}\n\n"
 
 
 def to_srt(captions: Iterable[Caption], rules: CueRules | None = None) -> str:
@@ -102,8 +109,11 @@ def to_vtt(captions: Iterable[Caption], rules: CueRules | None = None) -> str:
 
 
 def to_text(captions: Iterable[Caption]) -> str:
-    """One line per caption."""
-    return "".join(f"{c.text}\n" for c in sorted(captions, key=lambda c: c.start_s) if c.text)
+    """One line per caption, after who said it when that is known."""
+    ordered = sorted(captions, key=lambda c: c.start_s)
+    return "".join(
+        f"{c.speaker}: {c.text}\n" if c.speaker else f"{c.text}\n" for c in ordered if c.text
+    )
 
 
 def to_json(captions: Iterable[Caption]) -> str:

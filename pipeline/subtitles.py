@@ -49,6 +49,8 @@ class Cue:
     start_s: float
     end_s: float
     text: str
+    speaker: str = ""
+    """Who said it, when speaker labels are on."""
 
 
 # Words a line should not end on: a line break after them splits a phrase.
@@ -92,7 +94,11 @@ class CueStream:
             return []
         held = self._held
         settled: list[Cue] = []
-        if held and (caption.utterance < 0 or caption.utterance != held[-1].utterance):
+        if held and (
+            caption.utterance < 0
+            or caption.utterance != held[-1].utterance
+            or caption.speaker != held[-1].speaker
+        ):
             settled = self._settle(until_s=caption.start_s)
         self._held.append(caption)
         return settled
@@ -113,14 +119,16 @@ class CueStream:
 
 
 def join_pieces(captions: list[Caption]) -> list[Caption]:
-    """Non-empty captions in order, consecutive ones of the same utterance made one
-    (words sent as finals mid-sentence), so a subtitle never flashes two words at a time."""
+    """Non-empty captions in order, consecutive ones of the same utterance (and speaker)
+    made one (words sent as finals mid-sentence), so a subtitle never flashes two words
+    at a time."""
     joined: list[Caption] = []
     for caption in captions:
         if not caption.text:
             continue
         last = joined[-1] if joined else None
-        if last and caption.utterance >= 0 and caption.utterance == last.utterance:
+        same_line = last and last.utterance == caption.utterance and last.speaker == caption.speaker
+        if last and same_line and caption.utterance >= 0:
             space = "" if caption.continues_word else " "
             joined[-1] = replace(
                 last,
@@ -190,7 +198,12 @@ def _split(caption: Caption, rules: CueRules) -> list[Cue]:
         groups[-1].append(index)
         length += extra
     return [
-        Cue(times[g[0]][0], times[g[-1]][1], break_lines(" ".join(words[i] for i in g), rules))
+        Cue(
+            times[g[0]][0],
+            times[g[-1]][1],
+            break_lines(" ".join(words[i] for i in g), rules),
+            caption.speaker,
+        )
         for g in groups
     ]
 
@@ -248,10 +261,8 @@ def _time(
             # spare it, rather than flash this one.
             previous = timed[-1]
             start = max(previous.start_s + rules.min_s + rules.gap_s, end - rules.min_s)
-            timed[-1] = Cue(
-                previous.start_s, min(previous.end_s, start - rules.gap_s), previous.text
-            )
-        timed.append(Cue(start, end, cue.text))
+            timed[-1] = replace(previous, end_s=min(previous.end_s, start - rules.gap_s))
+        timed.append(replace(cue, start_s=start, end_s=end))
     return timed
 
 

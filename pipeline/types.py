@@ -100,7 +100,8 @@ class Caption:
     the caption belongs to: when words are sent as finals mid-sentence, the pieces share
     it, so displays keep them on one line (-1: unknown). `continues_word` says the text
     starts with the rest of the previous piece's last word ("just" was sent, then
-    Whisper heard "justly"): displays join the two pieces without a space.
+    Whisper heard "justly"): displays join the two pieces without a space. `speaker` is
+    who said it (``S1``, ``S2``, ... or a name given to a label; empty: not known).
     """
 
     id: int
@@ -117,6 +118,7 @@ class Caption:
     utterance: int = -1
     continues_word: bool = False
     role: Role = Role.SPOKEN
+    speaker: str = ""
 
     @property
     def spoken(self) -> bool:

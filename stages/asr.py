@@ -10,7 +10,9 @@ policies it applies are pure and live apart: which words are settled
 * drop what the gate rejects, retracting partials already shown when a final fails;
 * with ``commit_finals``, send committed words as finals while the person speaks,
   each piece a caption of its own on the same utterance;
-* optionally carry the tail of recent finals as the next prompt.
+* optionally carry the tail of recent finals as the next prompt;
+* with ``speakers.enabled``, label captions with who said them (``stages.speakers``),
+  splitting a final where the voice changes.
 
 Inference runs in one worker thread per stage; the inbox coalesces snapshots, so a
 slow model always works on the newest audio and never on a backlog.
@@ -19,6 +21,7 @@ slow model always works on the newest audio and never on a backlog.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -27,10 +30,17 @@ from typing import ClassVar, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from canvascap.pipeline.audio import SAMPLE_RATE
 from canvascap.pipeline.channel import Receiver, Sender
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption, Utterance, Word
 from canvascap.stages.asr_commit import CommitRule, Hypothesis, StablePrefix, joined
+from canvascap.stages.speakers import (
+    LabelledTurn,
+    SpeakerLabeler,
+    SpeakerOptions,
+    split_by_turns,
+)
 from canvascap.stages.speech_gate import GateOptions, Transcript, rejection_reason
 
 __all__ = ["AsrOptions", "AsrStage", "GateOptions", "Transcriber", "Transcript"]
@@ -82,6 +92,7 @@ class AsrOptions(BaseModel):
     sentence (how to spell it: "Unless" or "unless") while sure of the words after it,
     and the whole sentence would otherwise wait behind it. 0 turns this off."""
     gate: GateOptions = GateOptions()
+    speakers: SpeakerOptions = SpeakerOptions()
 
     @property
     def commit_rule(self) -> CommitRule:
@@ -114,6 +125,10 @@ class _Line:
     """Positions of words that continue the word before them (no space between)."""
     lang: str | None = None
     shown: bool = False
+    speaker: str = ""
+    """Who is speaking, as far as the partials tell."""
+    labelled_s: float = 0.0
+    """How much audio the utterance had when ``speaker`` was decided."""
 
 
 class AsrStage:
@@ -133,14 +148,22 @@ class AsrStage:
         self._history = ""
         self._next_caption_id = 0
         self._told_unsure = False
+        self._speakers: SpeakerLabeler | None = None
 
     async def prepare(self) -> None:
-        """Subclasses load their model here."""
+        """Load the speaker encoder if labels are on; subclasses load their model too."""
+        if self.options.speakers.enabled:
+            self._speakers = await asyncio.get_running_loop().run_in_executor(
+                self._executor, SpeakerLabeler, self.options.speakers
+            )
 
     async def run(self, inbox: Receiver[Utterance], outbox: Sender[Caption]) -> None:
         """Transcribe each snapshot off the loop and emit the resulting revisions."""
         async for utterance in inbox:
-            for caption in await self._transcribe(utterance):
+            captions = await self._transcribe(utterance)
+            if self._speakers is not None and captions:
+                captions = await self._label(utterance, captions, self._speakers)
+            for caption in captions:
                 await outbox.send(caption)
 
     async def aclose(self) -> None:
@@ -190,6 +213,90 @@ class AsrStage:
             out += piece
         caption = self._rest(utterance, line, hypothesis, result, stable_words)
         return out if caption is None else [*out, caption]
+
+    async def _label(
+        self, utterance: Utterance, captions: list[Caption], labeler: SpeakerLabeler
+    ) -> list[Caption]:
+        """``captions`` with who said them. A partial's label is provisional (decided
+        again each second of new audio); a final's is learnt, and a final whose voice
+        changes midway becomes one caption per turn."""
+        loop = asyncio.get_running_loop()
+        line = self._lines.get(utterance.id)
+        if line is not None:  # still being spoken
+            heard_s = len(utterance.audio) / SAMPLE_RATE
+            if not line.speaker or heard_s - line.labelled_s >= 1.0:
+                line.speaker = await loop.run_in_executor(
+                    self._executor, labeler.provisional, utterance.audio
+                )
+                line.labelled_s = heard_s
+            return [replace(c, speaker=line.speaker) for c in captions]
+        found = await loop.run_in_executor(
+            self._executor, labeler.final_turns, utterance.audio, utterance.start_s
+        )
+        out: list[Caption] = []
+        for caption in captions:
+            if not caption.text:
+                out.append(caption)
+                continue
+            whole = caption.start_s == utterance.start_s  # no words were sent before it
+            if len(found) > 1 and whole:
+                # Whisper often drops the second voice of a window; each turn decoded
+                # on its own keeps every person's words.
+                pieces = await self._decode_turns(utterance, caption, found)
+            else:
+                pieces = split_by_turns(caption, found)
+            if not pieces:
+                out.append(replace(caption, text="", source=""))
+                continue
+            out.append(pieces[0])
+            for piece in pieces[1:]:
+                self.ctx.metrics.count("asr.speaker_splits")
+                out.append(replace(piece, id=self._next_caption_id, rev=0))
+                self._next_caption_id += 1
+        return out
+
+    async def _decode_turns(
+        self, utterance: Utterance, caption: Caption, found: list[LabelledTurn]
+    ) -> list[Caption]:
+        """One final caption per turn of ``utterance``, each decoded from its own audio
+        (the first keeps ``caption``'s id; a turn the speech gate rejects is left out)."""
+        transcriber = self.transcriber
+        if transcriber is None:
+            raise RuntimeError("the recogniser was not prepared")
+        pieces: list[Caption] = []
+        for turn in found:
+            first = int((turn.start_s - utterance.start_s) * SAMPLE_RATE)
+            last = int((turn.end_s - utterance.start_s) * SAMPLE_RATE)
+            audio = utterance.audio[max(first, 0) : last]
+            decode = functools.partial(
+                transcriber.transcribe,
+                audio,
+                prompt="",
+                prefix="",
+                final=True,
+                language=caption.lang,
+            )
+            result = await asyncio.get_running_loop().run_in_executor(self._executor, decode)
+            if not result.text or rejection_reason(result, self.options.gate) is not None:
+                continue
+            pieces.append(
+                replace(
+                    caption,
+                    text=result.text,
+                    source=result.text,
+                    start_s=turn.start_s,
+                    end_s=turn.end_s,
+                    stable_chars=len(result.text),
+                    words=tuple(
+                        Word(
+                            w.text, turn.start_s + w.start_s, turn.start_s + w.end_s, w.probability
+                        )
+                        for w in result.words
+                    ),
+                    speaker=turn.speaker,
+                )
+            )
+        return pieces
 
     def _tell_if_speech_was_lost(self, result: Transcript, reason: str) -> None:
         """Say once when clear speech was dropped because Whisper was unsure of its text:

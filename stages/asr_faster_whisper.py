@@ -181,6 +181,7 @@ class FasterWhisperAsr(AsrStage):
         self.transcriber = await asyncio.get_running_loop().run_in_executor(
             self._executor, _load_and_warm, self._model_options
         )
+        await super().prepare()
 
 
 ENCODER_STEP_FRAMES = 50

@@ -18,15 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from canvascap.pipeline.audio import SAMPLE_RATE
+from canvascap.pipeline.audio import SAMPLE_RATE, pcm16_to_float
 from canvascap.pipeline.channel import Receiver, Sender
 from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import AudioFrame
 
-__all__ = ["FileSource", "probe_duration_s"]
+__all__ = ["FileSource", "decode_whole", "probe_duration_s"]
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,11 @@ class DecodeReport:
                 f"{_clock(self.reached_s)}"
             )
         return lines
+
+
+def decode_whole(path: str) -> np.ndarray:
+    """A whole file as float32 16 kHz mono, as the pipeline heard it (blocking)."""
+    return pcm16_to_float(b"".join(_decode_pcm16(path, DecodeReport())))
 
 
 def _decode_pcm16(path: str, report: DecodeReport) -> Generator[bytes, None, None]:

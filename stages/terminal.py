@@ -121,12 +121,16 @@ class TerminalSink:
             stamp = _clock(caption.start_s) if self.options.timestamps else ""
             tag = f"{stamp} {caption.lang}".strip() if translated else stamp
             line.append(f"[{tag}] ", style="magenta" if translated else "cyan")
+        if caption.speaker:
+            line.append(f"{caption.speaker}: ", style="bold")
         line.append(caption.text)
         return line
 
     def _partial_block(self, partials: dict[tuple[int, str], Caption]) -> Text:
         block = Text()
         for caption in partials.values():
+            if caption.speaker:
+                block.append(f"{caption.speaker}: ", style="dim bold")
             stable = caption.text[: caption.stable_chars]
             block.append(stable, style="dim")
             block.append(caption.text[caption.stable_chars :], style="dim italic")

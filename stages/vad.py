@@ -11,9 +11,11 @@ runs inline on the event loop. It is only an endpointer: music and noise pass as
 
 from __future__ import annotations
 
+import sys
+import types
 from collections import deque
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -158,6 +160,45 @@ class Segmenter:
         return Segment(final, audio, self._segment_start, self._segment_start + len(audio))
 
 
+class _CoreVad:
+    """webrtcvad's ``Vad`` over its C core, for when its Python module cannot load."""
+
+    def __init__(self, mode: int | None = None) -> None:
+        import _webrtcvad
+
+        self._core = _webrtcvad
+        self._vad = _webrtcvad.create()
+        _webrtcvad.init(self._vad)
+        if mode is not None:
+            self.set_mode(mode)
+
+    def set_mode(self, mode: int) -> None:
+        self._core.set_mode(self._vad, mode)
+
+    def is_speech(self, buf: bytes, sample_rate: int, length: int | None = None) -> bool:
+        return bool(self._core.process(self._vad, sample_rate, buf, length or len(buf) // 2))
+
+
+def webrtcvad_module() -> Any:
+    """The ``webrtcvad`` module, importable whichever package installed it.
+
+    Speaker labels install Resemblyzer, which depends on the original ``webrtcvad``
+    package: its module file can replace webrtcvad-wheels' and imports
+    ``pkg_resources``, which setuptools 81 removed. Both share the same C core, so a
+    module over that core stands in (for Resemblyzer's import too) when it fails.
+    """
+    try:
+        import webrtcvad
+    except ImportError:
+        import _webrtcvad
+
+        webrtcvad = types.ModuleType("webrtcvad")
+        webrtcvad.Vad = _CoreVad  # type: ignore[attr-defined]
+        webrtcvad.valid_rate_and_frame_length = _webrtcvad.valid_rate_and_frame_length  # type: ignore[attr-defined]
+        sys.modules["webrtcvad"] = webrtcvad
+    return webrtcvad
+
+
 class VadStage:
     """``vad.webrtc``: AudioFrame in, Utterance snapshots out."""
 
@@ -166,12 +207,10 @@ class VadStage:
     Options = VadOptions
 
     def __init__(self, options: VadOptions, ctx: Context) -> None:
-        import webrtcvad
-
         self.name = "vad"
         self.options = options
         self.ctx = ctx
-        self._vad = webrtcvad.Vad(options.aggressiveness)
+        self._vad = webrtcvad_module().Vad(options.aggressiveness)
         self._segmenter = Segmenter(options)
         self._next_id = 0
         self._rev = 0

@@ -429,3 +429,40 @@ async def test_the_control_page_counts_what_other_platforms_took_and_refused() -
         await page.wait_for_function("document.querySelector('#outputs').textContent !== ''")
         assert await page.inner_text("#outputs") == "Zoom: 12 sent, 2 failed attempt(s)"
         assert await page.inner_text("#alerts") == "zoom: Zoom: HTTP 500"
+
+
+async def test_with_speakers_on_each_line_starts_with_who_said_it() -> None:
+    hostile = "<img src=x onerror=window.__pwned=1>"
+    async with overlay_server() as (sink, feed), chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 400}, bypass_csp=True)
+        await page.goto(f"{sink.url}/overlay?fade=0&speakers=1")
+        plain = await browser.new_page(bypass_csp=True)
+        await plain.goto(f"{sink.url}/overlay?fade=0")
+        await feed.send(replace(caption(0, "so that is decided."), utterance=3, speaker="S1"))
+        # A partial's label is provisional: first taken for the same person...
+        await feed.send(replace(caption(1, "Agreed", final=False), utterance=3, speaker="S1"))
+        await page.wait_for_function("document.querySelectorAll('.caption').length === 2")
+        rows = await page.eval_on_selector_all("#captions > p", "ps => ps.map(p => p.textContent)")
+        assert rows == ["S1so that is decided.Agreed"]  # ": " and the gap are CSS
+        # ...then found to be someone else, whose words start a line of their own.
+        await feed.send(replace(caption(1, "Agreed.", rev=1), utterance=3, speaker=hostile))
+        await page.wait_for_function("document.querySelectorAll('#captions > p').length === 2")
+        rows = await page.eval_on_selector_all("#captions > p", "ps => ps.map(p => p.textContent)")
+        assert rows == ["S1so that is decided.", f"{hostile}Agreed."]
+        after = await page.evaluate(
+            "getComputedStyle(document.querySelector('.speaker'), '::after').content"
+        )
+        assert after == '": "'
+        assert await page.evaluate("document.querySelectorAll('#captions img').length") == 0
+        assert await page.evaluate("window.__pwned === undefined")
+        await plain.wait_for_function("document.querySelectorAll('.caption.final').length === 2")
+        assert await plain.evaluate("document.querySelectorAll('.speaker').length") == 0
+        control = await browser.new_page(bypass_csp=True)
+        await control.goto(f"{sink.url}/")
+        await control.wait_for_function("document.querySelectorAll('#transcript p').length === 2")
+        rows = await control.eval_on_selector_all("#transcript p", "ps => ps.map(p => p.innerText)")
+        assert rows[0].endswith("S1: so that is decided.") and rows[1].endswith(
+            f"{hostile}: Agreed."
+        ), rows
+        await control.check("input[name=speakers]")
+        assert "speakers=1" in await control.input_value("#overlay-url")

@@ -14,7 +14,7 @@ Version 2 messages::
     {"v": 2, "type": "snapshot", "session": "...", "captions": [<caption>, ...]}
     {"v": 2, "type": "caption", "id": 7, "rev": 3, "final": false, "text": "...",
      "source": "...", "lang": "en", "role": "spoken", "start_s": 12.4, "end_s": 15.1,
-     "stable_chars": 18, "utterance": 4, "continues_word": false}
+     "stable_chars": 18, "utterance": 4, "continues_word": false, "speaker": "S1"}
 
 ``role`` says what the line is: ``spoken`` (the recognised words), ``cleaned`` (the
 spoken line cleaned up; it replaces the spoken revisions under the same key) or
@@ -28,6 +28,8 @@ sent as finals while the person was still speaking come as several captions of o
 utterance, to be shown one after another on the same line (-1: show on its own).
 ``continues_word`` marks a piece whose text starts with the rest of the previous
 piece's last word ("just" sent, then "ly be considered"): show it without a space.
+``speaker`` is who said the line (``S1``, ``S2``, ... or a name the user gave a label),
+empty when speaker labels are off; a new speaker starts a new line.
 
 Versions: 2 added ``role`` to version 1. A client reads the ``v`` of every message and
 ignores messages of a version it does not know; canvascap's own pages reload
@@ -72,6 +74,7 @@ def caption_fields(caption: Caption) -> dict[str, Any]:
         "stable_chars": caption.stable_chars,
         "utterance": caption.utterance,
         "continues_word": caption.continues_word,
+        "speaker": caption.speaker,
     }
 
 

@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "llm":
             return llm_check(args)
         if args.command == "bench":
+            if args.bench_command == "speakers":
+                return commands.bench_speakers(args)
             return bench_translate(args) if args.bench_command else commands.bench(args)
         return commands.run(args)
     except UserError as error:

@@ -21,8 +21,9 @@ from canvascap.pipeline.runner import Pipeline
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption
 from canvascap.presets import demo_clip, file_source_overrides
+from canvascap.stages.speakers import SpeakerOptions
 
-__all__ = ["bench", "convert_transcript", "devices", "run", "transcribe"]
+__all__ = ["bench", "bench_speakers", "convert_transcript", "devices", "run", "transcribe"]
 
 RENDERERS: dict[str, Callable[[Iterable[Caption]], str]] = {
     "txt": formats.to_text,
@@ -101,7 +102,15 @@ def transcribe(args: argparse.Namespace) -> int:
     ctx = Context(session=_session_name(args, args.file))
     collector = CollectSink(CollectSink.Options(progress=sys.stderr.isatty()), ctx)
     status = run_session(Pipeline.build(config, ctx, extra_sinks={"collect": collector}))
-    text = RENDERERS[fmt](collector.finals)
+    finals = collector.finals
+    speakers = SpeakerOptions.model_validate(config.stages["asr"].options.get("speakers", {}))
+    if speakers.enabled and finals:
+        # The whole file has been heard: cluster every voice at once and revise the labels.
+        from canvascap.stages.file_source import decode_whole
+        from canvascap.stages.speakers import relabel_offline
+
+        finals = relabel_offline(finals, decode_whole(args.file), speakers)
+    text = RENDERERS[fmt](finals)
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")
@@ -207,6 +216,21 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_speakers(args: argparse.Namespace) -> int:
+    """``bench speakers``: DER of the speaker labels against RTTM references, and cost."""
+    rttms = [Path(name) for name in args.rttm]
+    for rttm in rttms:
+        if not rttm.is_file() or not rttm.with_suffix(".wav").is_file():
+            raise UserError(
+                f"{rttm}: need an RTTM file with its recording ({rttm.stem}.wav) beside it"
+            )
+    from canvascap.bench.diarization import run as run_diarization
+
+    report = run_diarization(rttms, runs=args.runs, config=args.config, collar_s=args.collar)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def _platform_overrides(args: argparse.Namespace) -> list[str]:
     """Sinks for ``--zoom-url``, ``--youtube-url`` and ``--obs``."""
     overrides = []
@@ -239,6 +263,8 @@ def _model_overrides(args: argparse.Namespace) -> list[str]:
         value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"asr.{key}={json.dumps(value)}")
+    if getattr(args, "speakers", False):
+        overrides.append("asr.speakers.enabled=true")
     return overrides
 
 

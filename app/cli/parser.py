@@ -194,6 +194,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_llm_options(translate_bench)
     translate_bench.add_argument("-v", "--verbose", action="store_true", help="log details")
+    speakers_bench = bench_commands.add_parser(
+        "speakers",
+        help="diarization error rate of the speaker labels, and their CPU cost",
+        description="Caption each RTTM file's recording (the .wav beside it) with speaker "
+        "labels and score the diarization error rate (missed speech, false alarm, speaker "
+        "confusion) of the live labels and of the whole-file relabelling against the RTTM; "
+        "compare CPU seconds per audio second with and without labels (medians over runs).",
+    )
+    speakers_bench.add_argument(
+        "--rttm",
+        metavar="FILE",
+        nargs="+",
+        required=True,
+        help="reference speaker turns, e.g. ../shared/data/multispeaker/falcon_3speakers.rttm",
+    )
+    speakers_bench.add_argument(
+        "--collar", type=float, default=0.25, help="unscored seconds around reference turns"
+    )
+    speakers_bench.add_argument(
+        "--config", metavar="PRESET", help="preset to measure (default: default)"
+    )
+    speakers_bench.add_argument("--runs", type=_positive_int, default=3, help="passes (3)")
+    speakers_bench.add_argument("-v", "--verbose", action="store_true", help="log details")
 
     commands.add_parser(
         "devices",
@@ -264,7 +287,7 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """``--model``, ``--lang``, ``--task``, ``--config``, ``--set``, ``--verbose``."""
+    """``--model``, ``--lang``, ``--task``, ``--speakers``, ``--config``, ``--set``, ``-v``."""
     parser.add_argument(
         "--model",
         metavar="NAME|PATH",
@@ -282,6 +305,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         choices=("transcribe", "translate"),
         help="'translate' gives Whisper's own translation of the speech into English "
         "(needs a multilingual model such as base)",
+    )
+    parser.add_argument(
+        "--speakers",
+        action="store_true",
+        help="label each caption with who said it (S1, S2, ...; names with --set "
+        "asr.speakers.names.S1=Ana); needs pip install 'canvascap[speakers]'",
     )
     parser.add_argument(
         "--config", metavar="FILE", help="a YAML preset (default: the built-in default.yaml)"

@@ -16,7 +16,8 @@ function renderTranscript() {
   const open = new Map(); // pieces of one utterance (finals sent mid-sentence): one line
   for (const [, lines] of store.byId()) {
     for (const caption of lines.values()) {
-      const key = caption.utterance >= 0 ? `${caption.utterance}|${caption.lang}` : null;
+      const key =
+        caption.utterance >= 0 ? `${caption.utterance}|${caption.lang}|${caption.speaker}` : null;
       let line = key && open.get(key);
       if (!line) {
         line = transcript.appendChild(document.createElement("p"));
@@ -24,6 +25,11 @@ function renderTranscript() {
         const time = line.appendChild(document.createElement("span"));
         time.className = "time";
         time.textContent = `${clock(caption.start_s)} ${caption.lang}`;
+        if (caption.speaker) {
+          const who = line.appendChild(document.createElement("span"));
+          who.className = "speaker";
+          who.textContent = `${caption.speaker}: `; // text, never HTML
+        }
         if (key) open.set(key, line);
       } else if (!caption.continues_word) {
         line.append(" ");

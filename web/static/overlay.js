@@ -8,6 +8,7 @@
 //   color=ffffff     text colour        bg=00000099    box colour ("transparent" for none)
 //   outline=4        dark outline around the letters, in px (default: on without a box)
 //   align=center|left|right|start|end
+//   speakers=1       start each line with who said it (S1, S2, ... or the names given)
 //   token=...        needed when the server is not on this computer only
 
 const params = new URLSearchParams(location.search);
@@ -17,6 +18,7 @@ const targetLang = params.get("lang");
 const show = params.get("show") || (targetLang ? "translation" : "source");
 const fadeS = Number(params.get("fade") ?? 8);
 const lineCount = Number.parseInt(params.get("lines"), 10) || 3;
+const speakers = params.get("speakers") === "1";
 
 function cssColor(value) {
   if (!value) return null;
@@ -70,15 +72,23 @@ function fill(element, caption, text) {
   if (tail.textContent !== rest) tail.textContent = rest;
 }
 
-/** The paragraph of an utterance: pieces sent as finals mid-sentence share one line. */
+/** The paragraph of an utterance: pieces sent as finals mid-sentence share one line,
+ *  unless another person speaks (with speakers=1). */
 function lineFor(caption) {
-  const id = caption.utterance >= 0 ? `line-u${caption.utterance}` : `line-c${caption.id}`;
+  const who = speakers && caption.speaker ? caption.speaker : "";
+  const base = caption.utterance >= 0 ? `line-u${caption.utterance}` : `line-c${caption.id}`;
+  const id = who ? `${base}-s${encodeURIComponent(who)}` : base;
   let line = document.getElementById(id);
   if (!line) {
     line = root.appendChild(document.createElement("p"));
     line.id = id;
     line.className = "line";
     line.dir = "auto"; // right-to-left scripts lay out correctly
+    if (who) {
+      const label = line.appendChild(document.createElement("span"));
+      label.className = "speaker";
+      label.textContent = who; // text, never HTML: names come from users
+    }
   }
   return line;
 }
@@ -95,6 +105,8 @@ function render() {
     if (!block) {
       block = line.appendChild(document.createElement("span"));
       block.id = `caption-${id}`;
+    } else if (block.parentElement !== line) {
+      line.appendChild(block); // its speaker was decided otherwise
     }
     const joined = primary === source && source.continues_word; // rest of the word before
     block.className = `caption ${primary.final ? "final" : "partial"}${joined ? " continues" : ""}`;
@@ -121,8 +133,9 @@ function render() {
     seen.add(line.id);
   }
   for (const line of [...root.children]) {
-    if (!seen.has(line.id)) line.remove();
-    else for (const block of [...line.children]) if (!seen.has(block.id)) block.remove();
+    const blocks = [...line.children].filter((child) => child.classList.contains("caption"));
+    if (!seen.has(line.id) || blocks.length === 0) line.remove();
+    else for (const block of blocks) if (!seen.has(block.id)) block.remove();
   }
 }
 
