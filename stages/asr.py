@@ -35,6 +35,7 @@ from canvascap.pipeline.channel import Receiver, Sender
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption, Utterance, Word
 from canvascap.stages.asr_commit import CommitRule, Hypothesis, StablePrefix, joined
+from canvascap.stages.language_choice import LanguageMemory, parse_languages
 from canvascap.stages.speakers import (
     LabelledTurn,
     SpeakerLabeler,
@@ -59,6 +60,10 @@ class Transcriber(Protocol):
         self, audio: np.ndarray, *, prompt: str, prefix: str, final: bool, language: str | None
     ) -> Transcript: ...
 
+    def detect_language(self, audio: np.ndarray) -> list[tuple[str, float]]:
+        """Each language the recogniser knows, with the probability it is ``audio``'s."""
+        ...
+
 
 class AsrOptions(BaseModel):
     """Options shared by every recogniser stage."""
@@ -66,7 +71,8 @@ class AsrOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     language: str = "en"
-    """A language code, or ``auto`` to detect it per utterance."""
+    """A language code; several (``en,fr``): the languages people may speak, one
+    detected per utterance among them; or ``auto`` to detect any per utterance."""
     prompt_chars: int = Field(0, ge=0)
     """How much recent final text to pass as the prompt. Off by default: with small
     models the carried text makes Whisper append sign-offs ("Thank you very much.")."""
@@ -149,6 +155,9 @@ class AsrStage:
         self._next_caption_id = 0
         self._told_unsure = False
         self._speakers: SpeakerLabeler | None = None
+        allowed = parse_languages(options.language)
+        self._languages = LanguageMemory(allowed) if allowed is None or len(allowed) > 1 else None
+        """How languages are chosen when the recogniser must detect them."""
 
     async def prepare(self) -> None:
         """Load the speaker encoder if labels are on; subclasses load their model too."""
@@ -163,6 +172,11 @@ class AsrStage:
             captions = await self._transcribe(utterance)
             if self._speakers is not None and captions:
                 captions = await self._label(utterance, captions, self._speakers)
+            if utterance.final and self._languages is not None:
+                audio_s = len(utterance.audio) / SAMPLE_RATE
+                for caption in captions:
+                    if caption.text:
+                        self._languages.remember(caption.lang, audio_s, caption.speaker)
             for caption in captions:
                 await outbox.send(caption)
 
@@ -196,7 +210,8 @@ class AsrStage:
             if utterance.final and line.shown:
                 return [self._caption(utterance, line, "", result.lang, 0, ())]
             return []
-        line.lang = line.lang or result.lang
+        if self._languages is None or self._languages.settled(len(utterance.audio) / SAMPLE_RATE):
+            line.lang = line.lang or result.lang  # an utterance keeps its language
         hypothesis, cut = Hypothesis.after_prefix(
             result.text, kept, line.glued, result.word_confidence
         ).cut_repeat(len(kept))
@@ -323,20 +338,28 @@ class AsrStage:
         transcriber = self.transcriber
         if transcriber is None:
             raise RuntimeError("the recogniser was not prepared")
-        language = None if self.options.language == "auto" else self.options.language
         chars = self.options.prompt_chars
         prompt = self._history[-chars:] if chars else ""
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._executor,
-                lambda: transcriber.transcribe(
-                    utterance.audio,
-                    prompt=prompt,
-                    prefix=prefix,
-                    final=utterance.final,
-                    language=line.lang or language,
-                ),
+        memory = self._languages
+        audio_s = len(utterance.audio) / SAMPLE_RATE
+
+        def decode() -> Transcript:
+            language = line.lang
+            if language is None and memory is None:
+                language = self.options.language
+            elif language is None and memory is not None:
+                found = transcriber.detect_language(utterance.audio)
+                language = memory.choose(found, audio_s, line.speaker)
+            return transcriber.transcribe(
+                utterance.audio,
+                prompt=prompt,
+                prefix=prefix,
+                final=utterance.final,
+                language=language,
             )
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, decode)
         except Exception:
             if utterance.final:
                 raise

@@ -22,6 +22,7 @@ from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Word
 from canvascap.stages.asr import AsrOptions, AsrStage, Transcript
+from canvascap.stages.language_choice import parse_languages
 from canvascap.stages.whisper_models import EMBEDDED, resolve_model
 
 __all__ = ["FasterWhisperAsr", "FasterWhisperOptions", "FasterWhisperTranscriber", "encoder_frames"]
@@ -136,6 +137,18 @@ class FasterWhisperTranscriber:
             word_confidence=self._word_confidence(found, text),
         )
 
+    def detect_language(self, audio: np.ndarray) -> list[tuple[str, float]]:
+        """Whisper's probability for each language it knows (blocking).
+
+        An English-only model knows one. The encoder sees the same short window as a
+        decode, so detection costs one encoder pass of the snapshot."""
+        if not self.multilingual:
+            return [("en", 1.0)]
+        frames = encoder_frames(len(audio) / SAMPLE_RATE)
+        self.model.encoder_frames = frames if self.options.short_context != "off" else None
+        _, _, probabilities = self.model.detect_language(audio)
+        return [(str(code), float(p)) for code, p in probabilities]
+
     def _word_confidence(self, found: list[Any], text: str) -> tuple[float, ...]:
         """Each word's least token probability, if the decode reported them."""
         scores = self._scores.last
@@ -153,14 +166,22 @@ class FasterWhisperTranscriber:
 
     def _check_language(self) -> None:
         opts = self.options
+        wanted = parse_languages(opts.language) or ()
         if self.multilingual:
+            known = set(self.model.supported_languages)
+            unknown = [code for code in wanted if code not in known]
+            if unknown or (opts.language != "auto" and not wanted):
+                raise UserError(
+                    f"unknown language '{','.join(unknown) or opts.language}' in --lang: "
+                    "use Whisper's codes, e.g. --lang en, --lang en,fr or --lang auto"
+                )
             return
         if opts.task == "translate":
             raise UserError(
                 f"model {opts.model} is English-only and cannot translate: "
                 "use --model base (multilingual) with --task translate"
             )
-        if opts.language not in ("en", "auto"):
+        if opts.language != "auto" and set(wanted) != {"en"}:
             raise UserError(
                 f"model {opts.model} is English-only and cannot transcribe "
                 f"'{opts.language}': use --model base, or --lang en"
@@ -206,7 +227,7 @@ def _load_and_warm(options: FasterWhisperOptions) -> FasterWhisperTranscriber:
         prompt="",
         prefix="",
         final=False,
-        language=None if options.language == "auto" else options.language,
+        language=(parse_languages(options.language) or ("en",))[0],
     )
     return transcriber
 

@@ -296,8 +296,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--lang",
-        metavar="auto|CODE",
-        help="spoken language, e.g. en, es, de; 'auto' detects it per utterance "
+        metavar="auto|CODE[,CODE...]",
+        help="spoken language, e.g. en, es, de; several (en,fr): the languages people "
+        "may speak, one detected per utterance among them; 'auto' detects any "
         "(non-English needs a multilingual model such as base)",
     )
     parser.add_argument(
