@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import ClassVar, Protocol
@@ -35,6 +37,7 @@ from canvascap.pipeline.channel import Receiver, Sender
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption, Utterance, Word
 from canvascap.stages.asr_commit import CommitRule, Hypothesis, StablePrefix, joined
+from canvascap.stages.glossary import TermFixer, load_glossary, recognition_prompt
 from canvascap.stages.language_choice import LanguageMemory, parse_languages
 from canvascap.stages.speakers import (
     LabelledTurn,
@@ -62,6 +65,10 @@ class Transcriber(Protocol):
 
     def detect_language(self, audio: np.ndarray) -> list[tuple[str, float]]:
         """Each language the recogniser knows, with the probability it is ``audio``'s."""
+        ...
+
+    def is_common_word(self, word: str) -> bool:
+        """Whether ``word`` is an everyday word the glossary must never replace."""
         ...
 
 
@@ -99,6 +106,11 @@ class AsrOptions(BaseModel):
     and the whole sentence would otherwise wait behind it. 0 turns this off."""
     gate: GateOptions = GateOptions()
     speakers: SpeakerOptions = SpeakerOptions()
+    glossary: str | None = None
+    """YAML glossary (``--glossary``): its terms go into Whisper's prompt, and words that
+    spell a term nearly right are set right."""
+    glossary_similarity: float = Field(0.85, gt=0, le=1)
+    """How alike (letters, difflib's ratio) words must be to a term to be replaced by it."""
 
     @property
     def commit_rule(self) -> CommitRule:
@@ -155,12 +167,20 @@ class AsrStage:
         self._next_caption_id = 0
         self._told_unsure = False
         self._speakers: SpeakerLabeler | None = None
+        glossary = load_glossary(options.glossary) if options.glossary else None
+        self._glossary_prompt = recognition_prompt(glossary) if glossary else ""
+        self._terms = glossary.terms if glossary else ()
+        self._fixer: TermFixer | None = None
         allowed = parse_languages(options.language)
         self._languages = LanguageMemory(allowed) if allowed is None or len(allowed) > 1 else None
         """How languages are chosen when the recogniser must detect them."""
 
     async def prepare(self) -> None:
-        """Load the speaker encoder if labels are on; subclasses load their model too."""
+        """Load the speaker encoder if labels are on; subclasses load their model first."""
+        if self._terms and self.transcriber is not None:
+            self._fixer = TermFixer(
+                self._terms, self.transcriber.is_common_word, self.options.glossary_similarity
+            )
         if self.options.speakers.enabled:
             self._speakers = await asyncio.get_running_loop().run_in_executor(
                 self._executor, SpeakerLabeler, self.options.speakers
@@ -172,6 +192,8 @@ class AsrStage:
             captions = await self._transcribe(utterance)
             if self._speakers is not None and captions:
                 captions = await self._label(utterance, captions, self._speakers)
+            if self._fixer is not None:
+                captions = [self._fix_terms(c, self._fixer) for c in captions]
             if utterance.final and self._languages is not None:
                 audio_s = len(utterance.audio) / SAMPLE_RATE
                 for caption in captions:
@@ -228,6 +250,26 @@ class AsrStage:
             out += piece
         caption = self._rest(utterance, line, hypothesis, result, stable_words)
         return out if caption is None else [*out, caption]
+
+    def _fix_terms(self, caption: Caption, fixer: TermFixer) -> Caption:
+        """``caption`` with glossary terms set right; finals count each term used."""
+        if not caption.text:
+            return caption
+        text, fixed = fixer.fix(caption.text)
+        if caption.final:
+            for term in fixed:
+                self.ctx.metrics.count(f"glossary.fixed.{term}")
+            for term in self._terms:
+                uses = len(re.findall(rf"(?<!\w){re.escape(term)}(?!\w)", text, re.IGNORECASE))
+                if uses:
+                    self.ctx.metrics.count(f"glossary.used.{term}", uses)
+        if not fixed:
+            return caption
+        stable = caption.stable_chars
+        if stable:
+            head = fixer.fix(caption.text[:stable])[0]
+            stable = len(head) if text.startswith(head) else len(os.path.commonprefix([head, text]))
+        return replace(caption, text=text, source=text, stable_chars=stable)
 
     async def _label(
         self, utterance: Utterance, captions: list[Caption], labeler: SpeakerLabeler
@@ -342,24 +384,45 @@ class AsrStage:
         prompt = self._history[-chars:] if chars else ""
         memory = self._languages
         audio_s = len(utterance.audio) / SAMPLE_RATE
+        fixer = self._fixer if utterance.final else None
 
-        def decode() -> Transcript:
+        def decode() -> tuple[Transcript, bool]:
             language = line.lang
             if language is None and memory is None:
                 language = self.options.language
             elif language is None and memory is not None:
                 found = transcriber.detect_language(utterance.audio)
                 language = memory.choose(found, audio_s, line.speaker)
-            return transcriber.transcribe(
+            result = transcriber.transcribe(
                 utterance.audio,
                 prompt=prompt,
                 prefix=prefix,
                 final=utterance.final,
                 language=language,
             )
+            if fixer is None or not fixer.suspects(result.text):
+                return result, False
+            # Words that may be a glossary term heard wrong: decode again expecting the
+            # terms, and keep whichever decode Whisper is surer of. Only such finals
+            # see the terms, so nothing else is decoded differently.
+            expecting = transcriber.transcribe(
+                utterance.audio,
+                prompt=f"{self._glossary_prompt} {prompt}".strip(),
+                prefix=prefix,
+                final=True,
+                language=language,
+            )
+            if expecting.avg_logprob >= result.avg_logprob:
+                return expecting, True
+            return result, False
 
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, decode)
+            result, expected_terms = await asyncio.get_running_loop().run_in_executor(
+                self._executor, decode
+            )
+            if expected_terms:
+                self.ctx.metrics.count("asr.glossary_decodes")
+            return result
         except Exception:
             if utterance.final:
                 raise

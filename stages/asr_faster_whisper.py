@@ -149,6 +149,15 @@ class FasterWhisperTranscriber:
         _, _, probabilities = self.model.detect_language(audio)
         return [(str(code), float(p)) for code, p in probabilities]
 
+    def is_common_word(self, word: str) -> bool:
+        """Whether ``word`` is one token of Whisper's vocabulary after a space: its
+        byte-pair vocabulary holds the everyday words of its training text whole, and
+        splits rare names and terms."""
+        if not word:
+            return True
+        pieces = self.model.hf_tokenizer.encode(" " + word, add_special_tokens=False).ids
+        return len(pieces) == 1
+
     def _word_confidence(self, found: list[Any], text: str) -> tuple[float, ...]:
         """Each word's least token probability, if the decode reported them."""
         scores = self._scores.last

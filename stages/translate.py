@@ -38,10 +38,8 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import yaml
 from pydantic import Field, field_validator
 
 from canvascap.pipeline.channel import Closed, Full, Receiver, Sender
@@ -49,10 +47,10 @@ from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.metrics import Metrics
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption, Role
+from canvascap.stages.glossary import load_glossary
 from canvascap.stages.llm_backend import Completion, LlmBackend, LlmOptions
 from canvascap.stages.translate_packing import (
     Earlier,
-    Glossary,
     Job,
     build_prompt,
     canonical_lang,
@@ -106,22 +104,6 @@ class TranslateOptions(LlmOptions):
         if isinstance(value, list):
             return [canonical_lang(str(part)) for part in value]
         return value
-
-
-def load_glossary(path: str) -> Glossary:
-    """Read a glossary file, or raise a ``UserError`` that says what is wrong."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise UserError(f"cannot read glossary {path}: {error}") from None
-    if not isinstance(raw, dict) or not set(raw) <= {"keep", "translate"}:
-        raise UserError(f"glossary {path} must have only 'keep' and 'translate' keys")
-    keep = tuple(str(t) for t in raw.get("keep") or ())
-    translate = {
-        str(term): {str(k): str(v) for k, v in (renderings or {}).items()}
-        for term, renderings in (raw.get("translate") or {}).items()
-    }
-    return Glossary(keep, translate)
 
 
 def make_backend(options: LlmOptions, metrics: Metrics | None = None) -> LlmBackend:

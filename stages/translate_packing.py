@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from canvascap.stages.expansion import ratio_p90
+from canvascap.stages.glossary import Glossary
 
 __all__ = [
     "LANGUAGE_NAMES",
@@ -100,22 +101,15 @@ class Earlier:
     lines: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Glossary:
-    """Terms to keep as they are, and terms with a fixed rendering per language."""
-
-    keep: tuple[str, ...] = ()
-    translate: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    def lines(self, langs: Iterable[str]) -> list[str]:
-        """Prompt lines for the terms that matter for these languages."""
-        wanted = set(langs)
-        out = [f"- keep '{term}' as it is" for term in self.keep]
-        for term, renderings in self.translate.items():
-            for lang, rendering in renderings.items():
-                if lang in wanted:
-                    out.append(f"- '{term}' in {_name(lang)}: '{rendering}'")
-        return out
+def _glossary_lines(glossary: Glossary, langs: Iterable[str]) -> list[str]:
+    """Prompt lines for the terms that matter for these languages."""
+    wanted = set(langs)
+    out = [f"- keep '{term}' as it is" for term in glossary.keep]
+    for term, renderings in glossary.translate.items():
+        for lang, rendering in renderings.items():
+            if lang in wanted:
+                out.append(f"- '{term}' in {_name(lang)}: '{rendering}'")
+    return out
 
 
 PREFIX_TOKENS = 6
@@ -174,7 +168,7 @@ def build_prompt(
         "A caption that continues the one before it is the next words of the same "
         "sentence: write only its own words, so that its line follows the line before.",
     ]
-    if glossary is not None and (terms := glossary.lines(langs)):
+    if glossary is not None and (terms := _glossary_lines(glossary, langs)):
         lines += ["", "Glossary:", *terms]
     if earlier:
         lines += ["", "Earlier captions (context only, do not output them):"]

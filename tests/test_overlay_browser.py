@@ -466,3 +466,16 @@ async def test_with_speakers_on_each_line_starts_with_who_said_it() -> None:
         ), rows
         await control.check("input[name=speakers]")
         assert "speakers=1" in await control.input_value("#overlay-url")
+
+
+async def test_the_control_page_counts_each_glossary_term_heard() -> None:
+    async with overlay_server() as (sink, _), chromium() as browser:
+        sink.ctx.metrics.count("glossary.used.Kubernetes", 3)
+        sink.ctx.metrics.count("glossary.fixed.Kubernetes", 1)
+        sink.ctx.metrics.count("glossary.used.<b>Siobhan</b>", 1)
+        page = await browser.new_page(bypass_csp=True)
+        await page.goto(f"{sink.url}/")
+        await page.wait_for_function("document.querySelector('#glossary').textContent !== ''")
+        assert await page.inner_text("#glossary") == (
+            "Glossary terms heard: Kubernetes 3 (1 set right), <b>Siobhan</b> 1"
+        )

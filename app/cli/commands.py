@@ -265,6 +265,8 @@ def _model_overrides(args: argparse.Namespace) -> list[str]:
             overrides.append(f"asr.{key}={json.dumps(value)}")
     if getattr(args, "speakers", False):
         overrides.append("asr.speakers.enabled=true")
+    if getattr(args, "glossary", None):
+        overrides.append(f"asr.glossary={json.dumps(args.glossary)}")
     return overrides
 
 

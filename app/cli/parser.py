@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default: from the -o suffix, else txt)",
     )
     transcribe.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
+    transcribe.add_argument(
+        "--glossary", metavar="FILE", help="YAML names and terms to recognise (keep: [...])"
+    )
     add_model_options(transcribe)
 
     transcript = commands.add_parser(

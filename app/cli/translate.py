@@ -64,7 +64,9 @@ def add_translate_options(parser: argparse.ArgumentParser) -> None:
         help="fix recognition errors, punctuation and fillers (needs --llm)",
     )
     parser.add_argument(
-        "--glossary", metavar="FILE", help="YAML terms to keep or to translate consistently"
+        "--glossary",
+        metavar="FILE",
+        help="YAML names and terms: recognised, kept, or translated consistently",
     )
     add_llm_options(parser)
 

@@ -110,6 +110,20 @@ function showOutputs(counters) {
   document.getElementById("outputs").textContent = parts.join("; ");
 }
 
+// Glossary terms heard in final captions, and how many were set right from a misspelling.
+function showGlossary(counters) {
+  const parts = [];
+  for (const [name, uses] of Object.entries(counters)) {
+    if (!name.startsWith("glossary.used.")) continue;
+    const term = name.slice("glossary.used.".length);
+    const fixed = counters[`glossary.fixed.${term}`] || 0;
+    parts.push(`${term} ${uses}${fixed ? ` (${fixed} set right)` : ""}`);
+  }
+  document.getElementById("glossary").textContent = parts.length
+    ? `Glossary terms heard: ${parts.join(", ")}`
+    : "";
+}
+
 // The audience page: its address (with the read-only viewer token) and a QR code.
 function showAudiencePage(watchUrl) {
   const link = document.getElementById("watch-url");
@@ -148,6 +162,7 @@ async function poll() {
     );
     showAudiencePage(health.watch_url);
     showOutputs(health.counters || {});
+    showGlossary(health.counters || {});
     document.getElementById("clients").textContent =
       `${health.clients} overlay client(s), up ${Math.round(health.uptime_s)} s`;
   } catch {
