@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from canvascap.pipeline.channel import Receiver, Sender
+from canvascap.pipeline.ingest import AudioIngest
 from canvascap.pipeline.metrics import Metrics
 
 __all__ = [
@@ -99,6 +100,8 @@ class Context:
     report: SessionReport = field(default_factory=SessionReport)
     on_stop_request: Callable[[str], None] | None = None
     """Set by the runner: ends the session gracefully, as a first Ctrl-C does."""
+    ingest: AudioIngest | None = None
+    """Where audio sent over the network goes, when a source stage takes such audio."""
 
     def request_stop(self, reason: str) -> None:
         """Ask for a graceful end of the session (e.g. the terminal went away)."""

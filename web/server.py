@@ -1,8 +1,11 @@
 """``sink.overlay``: serves the caption overlay and its live feed on one port.
 
 One ``websockets`` server answers plain HTTP for the pages (``/`` control page,
-``/overlay``, their assets) and ``/healthz`` (JSON metrics), and upgrades ``/ws`` to the
-caption feed (see ``web.protocol``).
+``/overlay``, ``/watch``, ``/mic``, their assets) and ``/healthz`` (JSON metrics), and
+upgrades ``/ws`` to the caption feed (see ``web.protocol``) and ``/ingest`` to audio from
+a browser's microphone (the ``/mic`` page; ``source.browser`` takes it). With
+``tls_cert``/``tls_key`` it speaks HTTPS and WSS, which browsers require before they
+let a page from another computer use the microphone.
 
 Fan-out follows the per-client queue pattern of websockets' broadcast guide: each client
 has its own small coalescing channel and relay task. A browser tab or OBS source that
@@ -29,17 +32,20 @@ import logging
 import resource
 import secrets
 import socket
+import ssl
+import struct
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from canvascap.pipeline.audio import SAMPLE_RATE
 from canvascap.pipeline.channel import Channel, Closed, Full, Policy, Receiver, Sender
 from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.stage import Context
@@ -67,10 +73,17 @@ _CONTENT_TYPES = {
 }
 
 # Pages by URL path; anything not listed here (and not an asset below) is 404.
-_PAGES = {"/": "index.html", "/overlay": "overlay.html", "/watch": "watch.html"}
+_PAGES = {"/": "index.html", "/overlay": "overlay.html", "/watch": "watch.html", "/mic": "mic.html"}
 # Paths that need the (admin) token when one is set, and those the read-only viewer
 # token also opens. The overlay page itself holds no captions.
-_ADMIN_ONLY = frozenset({"/", "/healthz", "/watch-qr.svg"})
+_ADMIN_ONLY = frozenset({"/", "/healthz", "/watch-qr.svg", "/mic", "/ingest"})
+_SOCKETS = frozenset({"/ws", "/ingest"})
+INGEST_REFUSED = 4409
+"""Close code for a second browser microphone while one is sending."""
+NO_INGEST = 4404
+"""Close code for a browser microphone when the session takes no browser audio."""
+_SAMPLE_INDEX = struct.Struct("<Q")
+"""The first sample's index, before each block of browser audio."""
 _VIEWERS_TOO = frozenset({"/ws", "/watch"})
 
 
@@ -104,7 +117,13 @@ class OverlayOptions(BaseModel):
     client_queue: int = Field(32, ge=2)
     """Revisions queued per client before it counts as stalled."""
     max_message_bytes: int = Field(4096, ge=64)
-    """Largest message a client may send (clients only send small control messages)."""
+    """Largest message a client may send: small control messages, and 40 ms blocks of
+    browser audio (1,288 bytes)."""
+    tls_cert: str | None = None
+    """PEM certificate (``--tls-cert``): serve HTTPS and WSS. Browsers let a page use
+    the microphone only over HTTPS unless it comes from this computer."""
+    tls_key: str | None = None
+    """The certificate's PEM private key (``--tls-key``)."""
 
     @field_validator("token", "viewer_token")
     @classmethod
@@ -115,6 +134,12 @@ class OverlayOptions(BaseModel):
                 "one generated, or give a token"
             )
         return value
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> OverlayOptions:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("HTTPS needs both --tls-cert and --tls-key")
+        return self
 
 
 class _Client:
@@ -177,6 +202,7 @@ class OverlaySink:
                 process_request=self._process_request,
                 max_size=self.options.max_message_bytes,
                 server_header="canvascap",
+                ssl=self._tls(),
             )
         except OSError as error:
             raise UserError(
@@ -189,7 +215,28 @@ class OverlaySink:
         report.urls["control"] = self.page_url("/")
         report.urls["feed"] = self.page_url("/ws", scheme="ws")
         report.urls["watch"] = self.watch_url
+        if self.ctx.ingest is not None:
+            report.urls["mic"] = self.page_url("/mic")
         self._qr = _qr_svg(self.watch_url)
+
+    def _tls(self) -> ssl.SSLContext | None:
+        """The server's TLS settings, or a one-line error naming the file at fault."""
+        if self.options.tls_cert is None or self.options.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.options.tls_cert, self.options.tls_key)
+        except (OSError, ssl.SSLError) as error:
+            raise UserError(
+                f"cannot use {self.options.tls_cert} with {self.options.tls_key} for HTTPS: "
+                f"{getattr(error, 'strerror', None) or error}; give a PEM certificate and "
+                "its private key"
+            ) from None
+        return context
+
+    @property
+    def _secure(self) -> bool:
+        return self.options.tls_cert is not None
 
     @property
     def url(self) -> str:
@@ -211,6 +258,8 @@ class OverlaySink:
         return f"{self._base_url('http', host)}/watch{suffix}"
 
     def _base_url(self, scheme: str, host: str | None = None) -> str:
+        if self._secure:
+            scheme = {"http": "https", "ws": "wss"}[scheme]
         host = host or self.options.host
         shown = "127.0.0.1" if host in _WILDCARDS else host
         if ":" in shown:
@@ -271,9 +320,9 @@ class OverlaySink:
             return _plain(HTTPStatus.UNAUTHORIZED, "a valid ?token= is needed\n")
         if path in _VIEWERS_TOO and not self._authorized(url.query, admin_only=False):
             return _plain(HTTPStatus.UNAUTHORIZED, "a valid ?token= is needed\n")
-        if path == "/ws":
+        if path in _SOCKETS:
             if request.method != "GET":
-                return _plain(HTTPStatus.METHOD_NOT_ALLOWED, "the feed needs GET\n")
+                return _plain(HTTPStatus.METHOD_NOT_ALLOWED, "a WebSocket needs GET\n")
             if not self._origin_allowed(request.headers.get("Origin"), request.headers):
                 return _plain(HTTPStatus.FORBIDDEN, "origin not allowed\n")
             if self._open_connections() > self._max_connections:
@@ -334,6 +383,9 @@ class OverlaySink:
     # -- WebSocket feed --------------------------------------------------------------
     async def _handle(self, connection: ServerConnection) -> None:
         request = connection.request
+        if request is not None and urlsplit(request.path).path == "/ingest":
+            await self._ingest(connection)
+            return
         asked = parse_qs(urlsplit(request.path).query).get("v") if request else None
         if asked and asked[0] != str(PROTOCOL_VERSION):
             await connection.close(
@@ -359,6 +411,46 @@ class OverlaySink:
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await relay
+
+    async def _ingest(self, connection: ServerConnection) -> None:
+        """Audio from the ``/mic`` page: a hello naming its stream, then binary blocks,
+        each the index of its first sample and 16 kHz mono PCM16."""
+        ingest = self.ctx.ingest
+        if ingest is None:
+            await connection.close(
+                NO_INGEST,
+                "this session takes no browser audio: start canvascap with --source browser",
+            )
+            return
+        try:
+            hello = json.loads(await connection.recv())
+            stream = str(hello["stream"])[:64]
+            if hello.get("sample_rate") != SAMPLE_RATE:
+                raise ValueError(hello.get("sample_rate"))
+        except (ValueError, KeyError, TypeError):
+            await connection.close(1003, f"send a hello with a stream and {SAMPLE_RATE} Hz")
+            return
+        except ConnectionClosed:
+            return
+        if not ingest.claim(connection, stream):
+            await connection.close(
+                INGEST_REFUSED,
+                "another browser is already sending its microphone to this session; "
+                "stop it there first",
+            )
+            return
+        log.info("a browser microphone is connected")
+        try:
+            async for message in connection:
+                if isinstance(message, str) or len(message) < _SAMPLE_INDEX.size + 2:
+                    continue
+                (first,) = _SAMPLE_INDEX.unpack_from(message)
+                ingest.push(connection, first, bytes(message[_SAMPLE_INDEX.size :]))
+        except ConnectionClosed:
+            pass
+        finally:
+            ingest.release(connection)
+            log.info("the browser microphone disconnected")
 
     async def _relay(self, client: _Client) -> None:
         try:

@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             if args.bench_command == "speakers":
                 return commands.bench_speakers(args)
+            if args.bench_command == "mic":
+                return commands.bench_mic(args)
             return bench_translate(args) if args.bench_command else commands.bench(args)
         return commands.run(args)
     except UserError as error:

@@ -23,7 +23,15 @@ from canvascap.pipeline.types import Caption
 from canvascap.presets import demo_clip, file_source_overrides
 from canvascap.stages.speakers import SpeakerOptions
 
-__all__ = ["bench", "bench_speakers", "convert_transcript", "devices", "run", "transcribe"]
+__all__ = [
+    "bench",
+    "bench_mic",
+    "bench_speakers",
+    "convert_transcript",
+    "devices",
+    "run",
+    "transcribe",
+]
 
 RENDERERS: dict[str, Callable[[Iterable[Caption]], str]] = {
     "txt": formats.to_text,
@@ -40,7 +48,11 @@ def run(args: argparse.Namespace) -> int:
     """``run`` and ``demo``: live captions from the microphone or a file."""
     input_path = str(demo_clip()) if args.command == "demo" else args.input
     overrides: list[str] = []
-    if input_path:
+    if getattr(args, "source", None) == "browser":
+        if input_path or args.no_overlay:
+            raise UserError("--source browser needs the overlay server: drop --input/--no-overlay")
+        overrides.append('stages.source={"use": "source.browser"}')
+    elif input_path:
         realtime = True if args.command == "demo" or args.realtime is None else args.realtime
         overrides += file_source_overrides(input_path, realtime)
     elif getattr(args, "device", None) is not None:
@@ -50,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.overwrite:
         overrides.append("sinks.transcript.options.overwrite=true")
     overrides += _platform_overrides(args)
-    for flag in ("host", "port"):
+    for flag in ("host", "port", "tls_cert", "tls_key"):
         if getattr(args, flag) is not None:
             overrides.append(f"sinks.overlay.options.{flag}={json.dumps(getattr(args, flag))}")
     overrides += _model_overrides(args)
@@ -66,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     def ready() -> None:
         if "overlay" in urls:
             say(f"overlay {urls['overlay']} (OBS browser source); control page {urls['control']}")
+        if "mic" in urls:
+            say(f"remote microphone: open {urls['mic']} in the speaker's browser")
         say(f"captioning {input_path or 'the microphone'}; Ctrl-C stops")
 
     status = run_session(
@@ -228,6 +242,19 @@ def bench_speakers(args: argparse.Namespace) -> int:
 
     report = run_diarization(rttms, runs=args.runs, config=args.config, collar_s=args.collar)
     print(json.dumps(report, indent=2))
+    return 0
+
+
+def bench_mic(args: argparse.Namespace) -> int:
+    """``bench mic``: glass-to-glass latency of the browser microphone."""
+    if importlib.util.find_spec("playwright") is None:
+        raise UserError("bench mic needs playwright: pip install 'canvascap[bench]'")
+    from canvascap.bench.remote_mic import measure
+
+    audio = Path(args.audio) if args.audio else demo_clip()
+    if not audio.is_file():
+        raise UserError(f"cannot read {audio}: give a recording with --audio")
+    print(json.dumps(measure(audio, seconds=args.seconds, runs=args.runs), indent=2))
     return 0
 
 

@@ -37,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="input device by index or part of its name (see 'canvascap devices')",
     )
     run.add_argument(
+        "--source",
+        choices=("mic", "browser"),
+        default=None,
+        help="'browser': captions the microphone of a browser that opens the /mic page "
+        "(a remote participant; over the network it needs --host and HTTPS)",
+    )
+    run.add_argument(
         "--realtime",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -220,6 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     speakers_bench.add_argument("--runs", type=_positive_int, default=3, help="passes (3)")
     speakers_bench.add_argument("-v", "--verbose", action="store_true", help="log details")
+    mic_bench = bench_commands.add_parser(
+        "mic",
+        help="glass-to-glass latency of a remote browser microphone",
+        description="Run a session with --source browser, play a recording into headless "
+        "Chromium's fake microphone on the /mic page, and time each caption revision from "
+        "the capture of its newest audio to its arrival back in the browser (medians).",
+    )
+    mic_bench.add_argument(
+        "--audio", metavar="FILE", help="recording to play (default: the demo clip)"
+    )
+    mic_bench.add_argument("--seconds", type=float, default=30.0, help="per run (30)")
+    mic_bench.add_argument("--runs", type=_positive_int, default=3, help="sessions (3)")
+    mic_bench.add_argument("-v", "--verbose", action="store_true", help="log details")
 
     commands.add_parser(
         "devices",
@@ -242,6 +262,13 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
         metavar="PORT",
         help="overlay server port (default: 8765; 0 picks a free one)",
     )
+    parser.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="serve the overlay pages over HTTPS with this certificate (browsers allow "
+        "the /mic page's microphone from another computer only over HTTPS)",
+    )
+    parser.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     parser.add_argument(
         "--no-overlay", action="store_true", help="do not serve the browser overlay"
     )
