@@ -100,6 +100,9 @@ class Context:
     report: SessionReport = field(default_factory=SessionReport)
     on_stop_request: Callable[[str], None] | None = None
     """Set by the runner: ends the session gracefully, as a first Ctrl-C does."""
+    speaker_names: dict[str, str] = field(default_factory=dict)
+    """Names given to speaker labels while the session runs (the control page), over
+    those of the configuration."""
     ingest: AudioIngest | None = None
     """Where audio sent over the network goes, when a source stage takes such audio."""
 

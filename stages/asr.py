@@ -183,7 +183,7 @@ class AsrStage:
             )
         if self.options.speakers.enabled:
             self._speakers = await asyncio.get_running_loop().run_in_executor(
-                self._executor, SpeakerLabeler, self.options.speakers
+                self._executor, SpeakerLabeler, self.options.speakers, self.ctx.speaker_names
             )
 
     async def run(self, inbox: Receiver[Utterance], outbox: Sender[Caption]) -> None:

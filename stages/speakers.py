@@ -11,7 +11,7 @@ thread.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -56,9 +56,11 @@ class SpeakerOptions(BaseModel):
     names: dict[str, str] = Field(default_factory=dict)
     """Names to show instead of labels, e.g. ``{S1: Ana, S2: Ben}``."""
 
-    def shown(self, index: int) -> str:
-        """What to show for the ``index``-th speaker."""
-        return self.names.get(label(index), label(index))
+    def shown(self, index: int, renamed: Mapping[str, str] | None = None) -> str:
+        """What to show for the ``index``-th speaker: a name given while the session
+        runs (``renamed``), else one from the configuration, else its label."""
+        key = label(index)
+        return (renamed or {}).get(key) or self.names.get(key, key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,16 +75,26 @@ class LabelledTurn:
 class SpeakerLabeler:
     """Online speaker labels over one session's utterances."""
 
-    def __init__(self, options: SpeakerOptions, embedder: VoiceEmbedder | None = None) -> None:
+    def __init__(
+        self,
+        options: SpeakerOptions,
+        renamed: Mapping[str, str] | None = None,
+        embedder: VoiceEmbedder | None = None,
+    ) -> None:
         self.options = options
+        self.renamed = renamed if renamed is not None else {}
+        """Names given while the session runs (the control page), read at each label."""
         self.embedder = embedder or VoiceEmbedder()
         self.speakers = OnlineSpeakers(options.threshold, options.max_speakers)
+
+    def _shown(self, index: int) -> str:
+        return self.options.shown(index, self.renamed)
 
     def provisional(self, audio: np.ndarray) -> str:
         """Who is probably speaking at the end of ``audio`` (nothing is learnt)."""
         voice = self.embedder.voice(audio[-int(PEEK_S * SAMPLE_RATE) :])
         index = self.speakers.peek(voice.embedding, self.options.change_threshold)
-        return self.options.shown(index)
+        return self._shown(index)
 
     def final_turns(self, audio: np.ndarray, start_s: float) -> list[LabelledTurn]:
         """The labelled turns of a whole utterance that starts at ``start_s``; the voices
@@ -97,16 +109,15 @@ class SpeakerLabeler:
             short = options.change_threshold if length_s < options.min_turn_s * 1.5 else None
             index = self.speakers.assign(voice.embedding, length_s, short)
             end_s = start_s + len(audio) / SAMPLE_RATE
-            return [LabelledTurn(start_s, end_s, self.options.shown(index))]
-        labelled = []
+            return [LabelledTurn(start_s, end_s, self._shown(index))]
+        labelled: list[LabelledTurn] = []
         for turn in found:
             mean = np.mean([voice.windows[i] for i in turn.windows], axis=0)
-            index = self.speakers.assign(mean, turn.end_s - turn.start_s)
-            labelled.append(
-                LabelledTurn(
-                    start_s + turn.start_s, start_s + turn.end_s, self.options.shown(index)
-                )
-            )
+            who = self._shown(self.speakers.assign(mean, turn.end_s - turn.start_s))
+            if labelled and labelled[-1].speaker == who:  # both sides: one known voice
+                labelled[-1] = replace(labelled[-1], end_s=start_s + turn.end_s)
+            else:
+                labelled.append(LabelledTurn(start_s + turn.start_s, start_s + turn.end_s, who))
         return labelled
 
 

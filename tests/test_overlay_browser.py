@@ -479,3 +479,33 @@ async def test_the_control_page_counts_each_glossary_term_heard() -> None:
         assert await page.inner_text("#glossary") == (
             "Glossary terms heard: Kubernetes 3 (1 set right), <b>Siobhan</b> 1"
         )
+
+
+async def test_the_control_page_names_a_speaker_and_a_viewer_cannot() -> None:
+    async with overlay_server(host="0.0.0.0") as (sink, _), chromium() as browser:
+        page = await browser.new_page(bypass_csp=True)
+        await page.goto(sink.page_url("/"))
+        await page.wait_for_function("document.querySelector('#status').textContent === 'live'")
+        await page.fill("#rename input[name=label]", "s2")
+        await page.fill("#rename input[name=name]", "Ana <b>")
+        await page.click("#rename button")
+        await page.wait_for_function("document.querySelector('#renamed').textContent !== ''")
+        assert await page.inner_text("#renamed") == "S2 is now Ana <b>"
+        deadline = asyncio.get_running_loop().time() + seconds(5)
+        while sink.ctx.speaker_names != {"S2": "Ana <b>"}:
+            assert asyncio.get_running_loop().time() < deadline, sink.ctx.speaker_names
+            await asyncio.sleep(0.05)
+        viewer = await browser.new_page(bypass_csp=True)
+        await viewer.goto(sink.watch_url)
+        await viewer.evaluate(
+            """() => new Promise((done) => {
+                const url = new URL('/ws' + location.search, location.href);
+                url.protocol = 'ws:';
+                const socket = new WebSocket(url);
+                socket.onopen = () => {
+                    socket.send(JSON.stringify({type: 'rename', label: 'S2', name: 'Mallory'}));
+                    setTimeout(done, 300);
+                };
+            })"""
+        )
+        assert sink.ctx.speaker_names == {"S2": "Ana <b>"}  # the viewer token cannot rename

@@ -21,7 +21,7 @@ from canvascap.pipeline import formats
 from canvascap.pipeline.subtitles import join_pieces
 from canvascap.pipeline.types import Caption
 from canvascap.stages.speaker_clusters import OnlineSpeakers, cluster_offline, turns
-from canvascap.stages.speakers import LabelledTurn, split_by_turns
+from canvascap.stages.speakers import LabelledTurn, SpeakerOptions, split_by_turns
 from canvascap.testing import caption_file
 from tests.cli import canvascap
 from tests.conftest import decode, write_wav
@@ -226,3 +226,10 @@ def test_without_the_speakers_extra_a_one_line_error_says_what_to_install(jfk, t
         "canvascap: error: speaker labels need the speakers extra: "
         "pip install 'canvascap[speakers]'"
     ]
+
+
+def test_a_name_given_while_the_session_runs_wins_over_the_configured_one() -> None:
+    options = SpeakerOptions(names={"S1": "Ana", "S2": "Ben"})
+    assert [options.shown(i) for i in range(3)] == ["Ana", "Ben", "S3"]
+    renamed = {"S2": "Bea", "S3": "Cy"}
+    assert [options.shown(i, renamed) for i in range(3)] == ["Ana", "Bea", "Cy"]

@@ -29,6 +29,7 @@ import io
 import ipaddress
 import json
 import logging
+import re
 import resource
 import secrets
 import socket
@@ -82,6 +83,7 @@ INGEST_REFUSED = 4409
 """Close code for a second browser microphone while one is sending."""
 NO_INGEST = 4404
 """Close code for a browser microphone when the session takes no browser audio."""
+_SPEAKER_LABEL = re.compile(r"S[1-9][0-9]{0,2}")
 _SAMPLE_INDEX = struct.Struct("<Q")
 """The first sample's index, before each block of browser audio."""
 _VIEWERS_TOO = frozenset({"/ws", "/watch"})
@@ -397,12 +399,17 @@ class OverlaySink:
         client = _Client(connection, self.options.client_queue)
         self.clients.add(client)
         relay = asyncio.create_task(self._relay(client))
+        query = urlsplit(request.path).query if request else ""
+        admin = self._authorized(query, admin_only=True)
         try:
             await connection.send(encode_snapshot(self.ctx.session, self.book.snapshot()))
             async for message in connection:
-                if not _valid_client_message(message):
+                parsed = _client_message(message)
+                if parsed is None:
                     await connection.close(1003, "unsupported message")
                     break
+                if parsed.get("type") == "rename" and admin:
+                    self._rename(parsed)
         except ConnectionClosed:
             pass
         finally:
@@ -411,6 +418,18 @@ class OverlaySink:
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await relay
+
+    def _rename(self, message: dict[str, Any]) -> None:
+        """A name for a speaker label, from the control page (admin only): captions
+        labelled from now on carry it; an empty name gives the label back."""
+        label, name = str(message.get("label", "")), str(message.get("name", "")).strip()
+        if not _SPEAKER_LABEL.fullmatch(label):
+            return
+        if name:
+            self.ctx.speaker_names[label] = name[:40]
+        else:
+            self.ctx.speaker_names.pop(label, None)
+        log.info("speaker %s is now shown as %s", label, name or label)
 
     async def _ingest(self, connection: ServerConnection) -> None:
         """Audio from the ``/mic`` page: a hello naming its stream, then binary blocks,
@@ -469,15 +488,18 @@ class OverlaySink:
         task.add_done_callback(self._closing.discard)
 
 
-def _valid_client_message(message: str | bytes) -> bool:
-    """Clients may send small JSON objects (e.g. ``{"type": "ping"}``); nothing else."""
+def _client_message(message: str | bytes) -> dict[str, Any] | None:
+    """A client's message if it is one clients may send: a small JSON object, ``ping``
+    or (from the control page) ``rename``; ``None`` for anything else."""
     if isinstance(message, bytes):
-        return False
+        return None
     try:
         parsed = json.loads(message)
     except ValueError:
-        return False
-    return isinstance(parsed, dict) and parsed.get("type") == "ping"
+        return None
+    if isinstance(parsed, dict) and parsed.get("type") in ("ping", "rename"):
+        return parsed
+    return None
 
 
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})

@@ -48,12 +48,24 @@ function setStatus(state) {
   badge.className = `status ${state}`;
 }
 
-openFeed(store, {
+const feed = openFeed(store, {
   onChange: () => {
     store.prune(200);
     renderTranscript();
   },
   onStatus: setStatus,
+});
+
+// Speaker names: "S1 is Ana" applies to what is said from now on.
+const rename = document.getElementById("rename");
+rename.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const label = rename.elements.label.value.trim().toUpperCase();
+  const name = rename.elements.name.value.trim();
+  const sent = feed.send({ type: "rename", label, name });
+  document.getElementById("renamed").textContent = sent
+    ? `${label} is now ${name || label}`
+    : "not connected; try again";
 });
 
 // Overlay URL builder with a live preview.

@@ -77,11 +77,13 @@ class CaptionStore {
 function openFeed(store, { onChange, onStatus }) {
   const token = new URLSearchParams(location.search).get("token");
   let delayMs = 500;
+  let current = null;
   function connect() {
     const url = new URL("/ws", location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     url.search = token ? `?token=${encodeURIComponent(token)}` : "";
     const socket = new WebSocket(url);
+    current = socket;
     socket.onopen = () => {
       delayMs = 500;
       if (onStatus) onStatus("live");
@@ -108,4 +110,12 @@ function openFeed(store, { onChange, onStatus }) {
     };
   }
   connect();
+  return {
+    /** Send a control message (e.g. a speaker's name); false when not connected. */
+    send(message) {
+      if (!current || current.readyState !== WebSocket.OPEN) return false;
+      current.send(JSON.stringify(message));
+      return true;
+    },
+  };
 }
