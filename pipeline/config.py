@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from canvascap.pipeline.channel import Policy
 from canvascap.pipeline.errors import UserError
+from canvascap.pipeline.profanity import DisplayOptions
 
 __all__ = [
     "InboxSpec",
@@ -59,6 +60,8 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     shutdown_timeout_s: float = Field(10.0, gt=0)
+    display: DisplayOptions = DisplayOptions()
+    """What is done to captions before people see them (``--profanity mask``)."""
     stages: dict[str, StageSpec]
     sinks: dict[str, StageSpec] = Field(default_factory=dict)
 

@@ -28,6 +28,7 @@ from typing import Any
 from canvascap.pipeline.channel import Channel, Discard, FanOut, Policy, Sender
 from canvascap.pipeline.config import InboxSpec, PipelineConfig, StageSpec
 from canvascap.pipeline.errors import StageFailed, UserError
+from canvascap.pipeline.profanity import Masker
 from canvascap.pipeline.registry import build_stage
 from canvascap.pipeline.stage import Context, Stage
 
@@ -62,6 +63,7 @@ class Pipeline:
         cls, config: PipelineConfig, ctx: Context, extra_sinks: dict[str, Stage] | None = None
     ) -> Pipeline:
         """Construct every stage, check that each edge's types fit, and wire channels."""
+        ctx.display = Masker.from_options(config.display)
         chain = [
             (build_stage(name, spec.use, spec.options, ctx, f"stages.{name}"), spec)
             for name, spec in config.stages.items()

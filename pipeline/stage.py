@@ -35,6 +35,8 @@ from pydantic import BaseModel
 from canvascap.pipeline.channel import Receiver, Sender
 from canvascap.pipeline.ingest import AudioIngest
 from canvascap.pipeline.metrics import Metrics
+from canvascap.pipeline.profanity import Masker
+from canvascap.pipeline.types import Caption
 
 __all__ = [
     "Clock",
@@ -103,8 +105,15 @@ class Context:
     speaker_names: dict[str, str] = field(default_factory=dict)
     """Names given to speaker labels while the session runs (the control page), over
     those of the configuration."""
+    display: Masker | None = None
+    """Masks words in what people see (``--profanity mask``); ``None``: nothing is."""
     ingest: AudioIngest | None = None
     """Where audio sent over the network goes, when a source stage takes such audio."""
+
+    def for_display(self, caption: Caption) -> Caption:
+        """``caption`` as people may see it (terminal, overlay, subtitles, platforms);
+        transcripts of record take captions as they are."""
+        return caption if self.display is None else self.display.shown(caption)
 
     def request_stop(self, reason: str) -> None:
         """Ask for a graceful end of the session (e.g. the terminal went away)."""

@@ -111,7 +111,7 @@ class CaptionDelivery(ABC):
         try:
             async for caption in inbox:
                 if self._wanted(caption):
-                    self._queue.append(caption)
+                    self._queue.append(self.ctx.for_display(caption))
                     if len(self._queue) > self.options.max_queue:
                         self._queue.popleft()
                         self.ctx.metrics.count(f"{self.name}.dropped")

@@ -95,7 +95,7 @@ class ObsCaptions:
             async for caption in inbox:
                 if not self._wanted(caption):
                     continue
-                self._rows.extend(rows(caption.text))
+                self._rows.extend(rows(self.ctx.for_display(caption).text))
                 self._keep_up()
                 self._wake.set()
             self._ending = True

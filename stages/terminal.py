@@ -73,7 +73,7 @@ class TerminalSink:
         self._writer.start()
         try:
             async for caption in inbox:
-                self._screen.show(caption)
+                self._screen.show(self.ctx.for_display(caption))
         finally:
             self._screen.close()
 

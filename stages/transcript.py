@@ -111,7 +111,7 @@ class TranscriptSink:
             record = json.dumps(caption_record(caption), ensure_ascii=False) + "\n"
             self._append(self.base.with_suffix(".jsonl"), record)
             track = self._track("" if caption.spoken else caption.lang)
-            self._write_cues(track, track.cues.add(caption))
+            self._write_cues(track, track.cues.add(self.ctx.for_display(caption)))
 
     async def aclose(self) -> None:
         """Write the last cues and whatever waits, then close the files (once)."""

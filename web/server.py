@@ -270,7 +270,8 @@ class OverlaySink:
 
     async def run(self, inbox: Receiver[Caption], outbox: Sender[Any]) -> None:
         """Apply each revision to the book and queue it for every client."""
-        async for caption in inbox:
+        async for received in inbox:
+            caption = self.ctx.for_display(received)
             if not self.book.apply(caption):
                 continue
             for client in list(self.clients):

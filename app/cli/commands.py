@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     if args.overwrite:
         overrides.append("sinks.transcript.options.overwrite=true")
     overrides += _platform_overrides(args)
+    if getattr(args, "profanity", None):
+        overrides.append(f"display.profanity={args.profanity}")
     for flag in ("host", "port", "tls_cert", "tls_key"):
         if getattr(args, flag) is not None:
             overrides.append(f"sinks.overlay.options.{flag}={json.dumps(getattr(args, flag))}")

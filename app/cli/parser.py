@@ -270,6 +270,12 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     parser.add_argument(
+        "--profanity",
+        choices=("off", "mask"),
+        help="'mask' shows listed words as f*** on screen, in subtitles and on other "
+        "platforms (partials too); the JSON transcript keeps them (default: off)",
+    )
+    parser.add_argument(
         "--no-overlay", action="store_true", help="do not serve the browser overlay"
     )
     parser.add_argument(

@@ -1,0 +1,99 @@
+"""Masking listed words in displayed captions (``--profanity mask``).
+
+Only what people see is masked: the terminal, the overlay and its feed, subtitles and
+the captions sent to Zoom, YouTube and OBS. The JSON-lines transcript keeps the words
+as they were said. Partials are masked too, including a word still being heard: a
+partial that ends in the first letters of a listed word shows them masked, since a
+greedy partial can show an obscenity for a moment before the next one corrects it.
+A masked word keeps its first letter ("f***"), so captions still read naturally.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from canvascap.pipeline.types import Caption
+
+__all__ = ["DisplayOptions", "Masker", "default_words"]
+
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+PREFIX_LETTERS = 3
+"""Letters a word being heard needs before it is masked as a listed word's start."""
+
+
+class DisplayOptions(BaseModel):
+    """``display``: what is done to captions before people see them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profanity: Literal["off", "mask"] = "off"
+    """``mask`` (``--profanity mask``): listed words show as their first letter and
+    asterisks; the JSON-lines transcript keeps them."""
+    profanity_words: list[str] | None = None
+    """The words to mask; the built-in English list (``configs/profanity-en.txt``)
+    when unset."""
+
+
+def default_words() -> frozenset[str]:
+    """The built-in list."""
+    text = resources.files("canvascap.configs").joinpath("profanity-en.txt").read_text("utf-8")
+    return frozenset(
+        line.strip().casefold() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
+class Masker:
+    """Masks listed words in caption text."""
+
+    def __init__(self, words: frozenset[str]) -> None:
+        self.words = frozenset(w.casefold() for w in words)
+
+    @classmethod
+    def from_options(cls, options: DisplayOptions) -> Masker | None:
+        """The masker the options ask for, or ``None`` when nothing is masked."""
+        if options.profanity == "off":
+            return None
+        words = options.profanity_words
+        return cls(frozenset(words) if words is not None else default_words())
+
+    def _listed(self, word: str) -> bool:
+        folded = word.casefold()
+        return folded in self.words or (folded.endswith("s") and folded[:-1] in self.words)
+
+    def _starts_listed(self, word: str) -> bool:
+        folded = word.casefold()
+        return len(folded) >= PREFIX_LETTERS and any(w.startswith(folded) for w in self.words)
+
+    def mask(self, text: str, still_heard: bool = False) -> str:
+        """``text`` with listed words masked; with ``still_heard``, its last word too
+        when it is the start of a listed word."""
+        last = None
+        if still_heard and text and not text[-1].isspace():
+            tail = _WORD.search(text, max(0, len(text) - 40))
+            while tail is not None and tail.end() != len(text):
+                tail = _WORD.search(text, tail.end())
+            last = tail
+
+        def hide(match: re.Match[str]) -> str:
+            word = match.group()
+            if self._listed(word) or (
+                last is not None and match.start() == last.start() and self._starts_listed(word)
+            ):
+                return word[0] + "*" * (len(word) - 1)
+            return word
+
+        return _WORD.sub(hide, text)
+
+    def shown(self, caption: Caption) -> Caption:
+        """``caption`` as people may see it."""
+        still_heard = not caption.final
+        text = self.mask(caption.text, still_heard)
+        source = text if caption.source == caption.text else self.mask(caption.source, still_heard)
+        if text == caption.text and source == caption.source:
+            return caption
+        return replace(caption, text=text, source=source)
