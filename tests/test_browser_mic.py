@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import struct
+import subprocess
 
 import numpy as np
 import pytest
@@ -144,3 +146,38 @@ def test_source_browser_needs_the_overlay_and_https_needs_both_files(tmp_path) -
     )  # fmt: skip
     assert missing.returncode == 2
     assert "cannot use" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def certificate(tmp_path) -> tuple[str, str]:
+    """A self-signed certificate for localhost and its key (PEM files)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+async def test_with_a_certificate_pages_and_sockets_are_served_over_https(certificate) -> None:
+    cert, key = certificate
+    ctx = Context(session="tls")
+    ctx.ingest = AudioIngest(ctx.metrics, deliver=lambda pcm: None)
+    sink = OverlaySink(OverlayOptions(port=0, tls_cert=cert, tls_key=key), ctx)
+    await sink.prepare()
+    try:
+        assert ctx.report.urls["mic"].startswith("https://127.0.0.1:")
+        assert ctx.report.urls["feed"].startswith("wss://")
+        trust = ssl.create_default_context(cafile=cert)
+        trust.check_hostname = False
+        async with chromium("--ignore-certificate-errors") as browser:
+            page = await browser.new_page()
+            await page.goto(ctx.report.urls["mic"])
+            assert await page.evaluate("window.isSecureContext")
+            assert await page.evaluate("typeof navigator.mediaDevices.getUserMedia") == "function"
+        async with connect(sink.page_url("/ws", scheme="ws"), ssl=trust) as socket:
+            snapshot = json.loads(await socket.recv())
+        assert snapshot["type"] == "snapshot" and snapshot["session"] == "tls"
+    finally:
+        await sink.aclose()
