@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stream a manifest's speech at 1x through the whole pipeline with a feed "
         "client connected, time every word (first partial, final), score WER against the "
         "references and an offline pass, count captions on non-speech, and write "
-        "report.json, report.md and latency.png. 'bench translate' measures the LLM backend.",
+        "report.json, report.md and latency.png. 'bench translate' measures the LLM backend, "
+        "'bench speakers' the speaker labels, 'bench mic' a remote browser microphone.",
     )
     bench.add_argument(
         "--manifest",
