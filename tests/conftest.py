@@ -73,9 +73,9 @@ def shared_dir() -> Path:
     if (SHARED / "manifest.tsv").is_file():
         return SHARED
     reason = (
-        f"needs canvascap's development data set (speech in other languages, Apache-2.0; "
-        f"NTREX translations, CC-BY-SA), not found in {SHARED}: set CANVASCAP_SHARED_DATA "
-        "to its folder"
+        "needs canvascap's development data set (speech in other languages, several "
+        f"speakers and music, Apache-2.0 and CC-BY; NTREX, CC-BY-SA), not found in {SHARED}: "
+        "set CANVASCAP_SHARED_DATA to its folder"
     )
     if os.environ.get("CANVASCAP_REQUIRE_SHARED_DATA") == "1":
         pytest.fail(reason)
