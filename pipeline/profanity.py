@@ -22,6 +22,8 @@ from canvascap.pipeline.types import Caption
 __all__ = ["DisplayOptions", "Masker", "default_words"]
 
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_LAST_WORD = re.compile(_WORD.pattern + r"\Z")
+"""The word the text ends in, if it ends in one (no space or punctuation after it)."""
 PREFIX_LETTERS = 3
 """Letters a word being heard needs before it is masked as a listed word's start."""
 
@@ -72,12 +74,7 @@ class Masker:
     def mask(self, text: str, still_heard: bool = False) -> str:
         """``text`` with listed words masked; with ``still_heard``, its last word too
         when it is the start of a listed word."""
-        last = None
-        if still_heard and text and not text[-1].isspace():
-            tail = _WORD.search(text, max(0, len(text) - 40))
-            while tail is not None and tail.end() != len(text):
-                tail = _WORD.search(text, tail.end())
-            last = tail
+        last = _LAST_WORD.search(text) if still_heard else None
 
         def hide(match: re.Match[str]) -> str:
             word = match.group()

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from canvascap.pipeline.types import Caption
 
-__all__ = ["Cue", "CueRules", "CueStream", "break_lines", "cues", "join_pieces"]
+__all__ = ["Cue", "CueRules", "CueStream", "break_lines", "cues", "join_pieces", "word_spans"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +181,7 @@ def _split(caption: Caption, rules: CueRules) -> list[Cue]:
     words = caption.text.split()
     if not words:
         return []
-    times = _word_times(caption, words)
+    times = word_spans(caption, words)
     limit = rules.line_chars * rules.lines
     groups: list[list[int]] = [[]]
     length = 0
@@ -224,7 +224,7 @@ def _fits(words: list[str], group: list[int], index: int, rules: CueRules) -> bo
     return rules.lines < 2 or len(text) <= rules.line_chars or "\n" in break_lines(text, rules)
 
 
-def _word_times(caption: Caption, words: list[str]) -> list[tuple[float, float]]:
+def word_spans(caption: Caption, words: list[str]) -> list[tuple[float, float]]:
     """Each word's span: the recogniser's times, or the caption's shared by characters."""
     if len(caption.words) == len(words):
         return [(w.start_s, max(w.end_s, w.start_s)) for w in caption.words]

@@ -33,9 +33,19 @@ from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption, Role
 
-__all__ = ["CaptionDelivery", "DeliveryOptions", "Post"]
+__all__ = ["CaptionDelivery", "DeliveryOptions", "Post", "platform_line"]
 
 log = logging.getLogger(__name__)
+
+
+def platform_line(caption: Caption, lang: str | None) -> bool:
+    """Whether a platform that takes one line of captions takes ``caption``: the finals
+    of the spoken line, or of the translation into ``lang`` when one is chosen."""
+    if not caption.final or not caption.text:
+        return False
+    if lang is None:
+        return caption.spoken
+    return caption.role is Role.TRANSLATION and caption.lang == lang
 
 
 class DeliveryOptions(BaseModel):
@@ -110,7 +120,7 @@ class CaptionDelivery(ABC):
         delivering = asyncio.create_task(self._deliver())
         try:
             async for caption in inbox:
-                if self._wanted(caption):
+                if platform_line(caption, self.options.lang):
                     self._queue.append(self.ctx.for_display(caption))
                     if len(self._queue) > self.options.max_queue:
                         self._queue.popleft()
@@ -134,13 +144,6 @@ class CaptionDelivery(ABC):
         """Close the connection pool."""
         if self._client is not None:
             await self._client.aclose()
-
-    def _wanted(self, caption: Caption) -> bool:
-        if not caption.final or not caption.text:
-            return False
-        if self.options.lang is None:
-            return caption.spoken
-        return caption.role is Role.TRANSLATION and caption.lang == self.options.lang
 
     async def _deliver(self) -> None:
         delay_s = 0.5

@@ -98,7 +98,9 @@ class TermFixer:
         max_words: int = 3,
     ) -> None:
         self.terms = tuple(t for t in terms if len(_letters(t)) >= 4)
+        self._targets = [(term, _letters(term)) for term in self.terms]
         self.is_common = is_common
+        self._common: dict[str, bool] = {}
         self.similarity = similarity
         self.max_words = max_words
 
@@ -127,22 +129,29 @@ class TermFixer:
 
     def _matches(self, words: list[str], similarity: float | None = None) -> list[_Match]:
         least = self.similarity if similarity is None else similarity
+        letters = [_letters(w) for w in words]
+        common = [self._is_common(w) for w in letters]
         found = []
         for start in range(len(words)):
             for end in range(start + 1, min(start + self.max_words, len(words)) + 1):
-                run = words[start:end]
-                letters = _letters("".join(run))
-                common = all(self.is_common(_letters(w)) for w in run)
-                if not letters or (common and len(run) == 1):
+                joined = "".join(letters[start:end])
+                everyday = all(common[start:end])
+                if not joined or (everyday and end - start == 1):
                     continue
                 # Everyday words in a row are the term only if they spell it closely
                 # ("Canvas Camp" for canvascap), never a word alone ("gate" for Kate).
-                needed = max(least, COMMON_RUN_SIMILARITY) if common else least
-                for term in self.terms:
-                    target = _letters(term)
-                    if target in (_letters(w) for w in run):
+                needed = max(least, COMMON_RUN_SIMILARITY) if everyday else least
+                for term, target in self._targets:
+                    if target in letters[start:end]:
                         continue  # already right (maybe in other case): leave as said
-                    score = SequenceMatcher(None, letters, target).ratio()
+                    score = SequenceMatcher(None, joined, target).ratio()
                     if score >= needed:
                         found.append(_Match(start, end, term, score))
         return found
+
+    def _is_common(self, word: str) -> bool:
+        """``is_common``, asked once per word: partials repeat the same words."""
+        known = self._common.get(word)
+        if known is None:
+            known = self._common[word] = self.is_common(word)
+        return known

@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from canvascap.pipeline.channel import Receiver, Sender
 from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.stage import Context
-from canvascap.pipeline.types import Caption, Role
+from canvascap.pipeline.types import Caption
+from canvascap.stages.caption_delivery import platform_line
 from canvascap.stages.cea608 import RollUp, reading_s, rows
 
 __all__ = ["ObsCaptions", "ObsOptions"]
@@ -93,7 +94,7 @@ class ObsCaptions:
         sending = asyncio.create_task(self._send_rows())
         try:
             async for caption in inbox:
-                if not self._wanted(caption):
+                if not platform_line(caption, self.options.lang):
                     continue
                 self._rows.extend(rows(self.ctx.for_display(caption).text))
                 self._keep_up()
@@ -110,13 +111,6 @@ class ObsCaptions:
     async def aclose(self) -> None:
         """Close the connection to OBS."""
         await self._disconnect()
-
-    def _wanted(self, caption: Caption) -> bool:
-        if not caption.final or not caption.text:
-            return False
-        if self.options.lang is None:
-            return caption.spoken
-        return caption.role is Role.TRANSLATION and caption.lang == self.options.lang
 
     def _keep_up(self) -> None:
         """Drop the oldest rows while more than ``max_behind_s`` of reading waits."""

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from canvascap.pipeline.audio import SAMPLE_RATE
+from canvascap.pipeline.subtitles import word_spans
 from canvascap.pipeline.types import Caption
 from canvascap.stages.speaker_clusters import OnlineSpeakers, cluster_offline, label, turns
 from canvascap.stages.speaker_embedding import VoiceEmbedder
@@ -135,7 +136,7 @@ def split_by_turns(caption: Caption, found: Sequence[LabelledTurn]) -> list[Capt
     words = caption.text.split()
     if len(inside) == 1 or len(words) < 2:
         return [replace(caption, speaker=_longest(inside, caption))]
-    times = _word_times(caption, words)
+    times = [start for start, _ in word_spans(caption, words)]
     cuts = [0]
     for turn in inside[1:]:
         cut = sum(1 for t in times if t < turn.start_s)
@@ -173,19 +174,6 @@ def _longest(found: Sequence[LabelledTurn], caption: Caption) -> str:
         return min(turn.end_s, caption.end_s) - max(turn.start_s, caption.start_s)
 
     return max(found, key=overlap).speaker
-
-
-def _word_times(caption: Caption, words: list[str]) -> list[float]:
-    """When each word starts: its timestamp, or its share of the caption's span."""
-    if len(caption.words) == len(words):
-        return [w.start_s for w in caption.words]
-    span = caption.end_s - caption.start_s
-    total = max(len(caption.text), 1)
-    position, times = 0, []
-    for word in words:
-        times.append(caption.start_s + span * position / total)
-        position += len(word) + 1
-    return times
 
 
 def _at_sentence_end(words: list[str], cut: int) -> int:

@@ -183,13 +183,13 @@ class TranslateStage:
         self._finalized: set[tuple[int, str]] = set()
         self._draft_prefix: dict[tuple[int, str], str] = {}
         self._final_at: dict[int, float] = {}
+        """When each caption became final here: translation lag runs from then."""
         self._settled: dict[int, str] = {}
+        """Per caption, the settled words of a partial whose translation is shown."""
         self._settled_at: dict[int, dict[str, float]] = {}
         """When each settled start of a partial was first seen: the settled lag's start."""
-        """Per caption, the settled words of a partial whose translation is shown."""
         self._kept: dict[tuple[int, str], str] = {}
         """That translation, per (caption, language): later lines go on from it."""
-        """When each caption became final here: translation lag runs from then."""
         # Finals by id, enough to give any request the ones just before its captions.
         self._context: deque[tuple[int, str, int]] = deque(
             maxlen=options.context_finals + options.max_pending + 1
@@ -356,7 +356,11 @@ class TranslateStage:
         settled = self._settled.pop(caption.id, "")
         if not settled or not caption.text.startswith(settled):
             return {}
-        return {lang: text for (cid, lang), text in self._kept.items() if cid == caption.id}
+        return self._kept_lines(caption.id)
+
+    def _kept_lines(self, cid: int) -> dict[str, str]:
+        """The kept translations of a caption's settled words, by language."""
+        return {lang: text for (c, lang), text in self._kept.items() if c == cid}
 
     def _settled_job(self, partial: Caption) -> Job | None:
         """A job for the settled words of a partial, when they grew by a few words."""
@@ -366,9 +370,7 @@ class TranslateStage:
         grown = len(settled.split()) - len(done.split())
         if not langs or len(settled.split()) < SETTLED_WORDS or grown < SETTLED_WORDS:
             return None
-        kept = {}
-        if done and settled.startswith(done):
-            kept = {lang: t for (cid, lang), t in self._kept.items() if cid == partial.id}
+        kept = self._kept_lines(partial.id) if done and settled.startswith(done) else {}
         return Job(partial.id, settled, partial.lang, langs, utterance=partial.utterance, kept=kept)
 
     # -- requests --------------------------------------------------------------------

@@ -127,13 +127,7 @@ def transcribe(args: argparse.Namespace) -> int:
 
         finals = relabel_offline(finals, decode_whole(args.file), speakers)
     text = RENDERERS[fmt](finals)
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as error:
-            raise UserError(f"cannot write {args.output}: {error.strerror}") from None
-    else:
-        sys.stdout.write(text)
+    _write_out(text, args.output)
     return status
 
 
@@ -167,13 +161,7 @@ def convert_transcript(args: argparse.Namespace) -> int:
             f"{path} has no '{args.lang}' translation (it has: {', '.join(langs) or 'none'})"
         )
     text = RENDERERS[args.format](wanted)
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as error:
-            raise UserError(f"cannot write {args.output}: {error.strerror}") from None
-    else:
-        sys.stdout.write(text)
+    _write_out(text, args.output)
     return 0
 
 
@@ -258,6 +246,17 @@ def bench_mic(args: argparse.Namespace) -> int:
         raise UserError(f"cannot read {audio}: give a recording with --audio")
     print(json.dumps(measure(audio, seconds=args.seconds, runs=args.runs), indent=2))
     return 0
+
+
+def _write_out(text: str, output: str | None) -> None:
+    """``text`` to the file ``-o`` names, or to stdout."""
+    if not output:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"cannot write {output}: {error.strerror}") from None
 
 
 def _platform_overrides(args: argparse.Namespace) -> list[str]:
