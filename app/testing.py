@@ -7,6 +7,7 @@ from canvascap.pipeline.runner import Pipeline
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.testing import CaptionTap
 from canvascap.presets import file_source_overrides
+from canvascap.services import session_context
 
 __all__ = ["caption_file", "file_config"]
 
@@ -34,9 +35,8 @@ async def caption_file(
 ) -> tuple[CaptionTap, Context]:
     """Run a file through a preset; return what a sink saw and the session's context."""
     tap = CaptionTap()
-    ctx = Context(session="test")
-    pipeline = Pipeline.build(
-        file_config(path, realtime, partials, overrides, config), ctx, extra_sinks={"tap": tap}
-    )
+    built = file_config(path, realtime, partials, overrides, config)
+    ctx = session_context("test", built)
+    pipeline = Pipeline.build(built, ctx, extra_sinks={"tap": tap})
     await pipeline.run()
     return tap, ctx

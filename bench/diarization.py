@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from canvascap.pipeline.types import Caption
-from canvascap.stages.file_source import decode_whole
-from canvascap.stages.speakers import SpeakerOptions, relabel_offline
+from canvascap.stages.sources.file import decode_whole
+from canvascap.stages.speakers.labeler import SpeakerOptions, relabel_offline
 from canvascap.testing import caption_file
 
 __all__ = ["Segment", "der", "read_rttm", "run"]

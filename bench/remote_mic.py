@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from canvascap.bench.browser import chromium, fake_microphone
-from canvascap.pipeline.audio import SAMPLE_RATE, write_wav
+from canvascap.captions.audio import SAMPLE_RATE, write_wav
 from canvascap.pipeline.config import load_config
 from canvascap.pipeline.runner import Pipeline
-from canvascap.pipeline.stage import Context
-from canvascap.stages.file_source import decode_whole
+from canvascap.services import session_context
+from canvascap.stages.sources.file import decode_whole
 from canvascap.web.server import OverlayOptions, OverlaySink
 
 __all__ = ["measure"]
@@ -65,9 +65,9 @@ def _captured_ms(sent: list[list[float]], sample: float) -> float | None:
 
 
 async def _session(audio: Path, seconds: float) -> dict[str, Any]:
-    ctx = Context(session="bench-mic")
-    overlay = OverlaySink(OverlayOptions(port=0), ctx)
     config = load_config(None, ['stages.source={"use": "source.browser"}', "sinks={}"])
+    ctx = session_context("bench-mic", config)
+    overlay = OverlaySink(OverlayOptions(port=0), ctx)
     pipeline = Pipeline.build(config, ctx, extra_sinks={"overlay": overlay})
     ready = asyncio.Event()
     running = asyncio.create_task(pipeline.run(on_ready=ready.set))

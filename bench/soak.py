@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from canvascap.bench.stream import read_manifest
-from canvascap.pipeline.audio import SAMPLE_RATE, float_to_pcm16
+from canvascap.captions.audio import SAMPLE_RATE, float_to_pcm16
 from canvascap.pipeline.channel import Receiver, Sender
 from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.testing import NoOptions
@@ -117,12 +117,12 @@ async def _soak(wav: Path, sample_s: float, on_sample: Any) -> list[Sample]:
     from websockets.asyncio.client import connect
 
     from canvascap.pipeline.runner import Pipeline
-    from canvascap.pipeline.stage import Context
+    from canvascap.services import session_context
     from canvascap.testing import file_config
 
-    ctx = Context(session="soak")
     overlay = {"overlay": {"use": "sink.overlay", "options": {"port": 0}}}
     config = file_config(str(wav), realtime=False, overrides=[f"sinks={json.dumps(overlay)}"])
+    ctx = session_context("soak", config)
     lags = _FinalLags()
     pipeline = Pipeline.build(config, ctx, extra_sinks={"soak": lags})
     ready = asyncio.Event()

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from canvascap.pipeline.audio import SAMPLE_RATE, write_wav
+from canvascap.captions.audio import SAMPLE_RATE, write_wav
 from canvascap.pipeline.errors import UserError
 
 __all__ = ["run_bench"]
@@ -93,7 +93,7 @@ def offline_baseline(audio: np.ndarray, model: str) -> tuple[list[TimedWord], st
     import ctranslate2
     from faster_whisper import WhisperModel
 
-    from canvascap.stages.whisper_models import resolve_model
+    from canvascap.stages.recognition.whisper_models import resolve_model
 
     whisper = WhisperModel(resolve_model(model), device="cpu", compute_type="int8")
     # faster-whisper re-decodes hard stretches by sampling at higher temperatures; a
@@ -125,20 +125,18 @@ async def stream_through(
     from websockets.asyncio.client import connect
 
     from canvascap.pipeline.runner import Pipeline
-    from canvascap.pipeline.stage import Context
+    from canvascap.services import session_context
     from canvascap.testing import file_config
 
-    ctx = Context(session="bench")
     overlay = {"overlay": {"use": "sink.overlay", "options": {"port": 0}}}
-    pipeline = Pipeline.build(
-        file_config(
-            str(wav),
-            realtime=True,
-            overrides=[f"sinks={json.dumps(overlay)}", *overrides],
-            config=config,
-        ),
-        ctx,
+    built = file_config(
+        str(wav),
+        realtime=True,
+        overrides=[f"sinks={json.dumps(overlay)}", *overrides],
+        config=config,
     )
+    ctx = session_context("bench", built)
+    pipeline = Pipeline.build(built, ctx)
     ready = asyncio.Event()
     seen: list[Seen] = []
     cpu_before = time.process_time()

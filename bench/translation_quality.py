@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from canvascap.pipeline.errors import UserError
-from canvascap.stages.translate import TranslateOptions
+from canvascap.stages.translation.stage import TranslateOptions
 
 __all__ = ["NTREX_FILES", "run_quality"]
 
@@ -80,7 +80,7 @@ async def _packed(options: TranslateOptions, english: list[str]) -> dict[tuple[i
     from canvascap.pipeline.stage import Context
     from canvascap.pipeline.testing import run_stage
     from canvascap.pipeline.types import Caption
-    from canvascap.stages.translate import TranslateStage
+    from canvascap.stages.translation.stage import TranslateStage
 
     live = options.model_copy(
         update={"max_pending": len(english) + 1, "max_lag_s": 1e6, "drain_s": 3600}
@@ -97,8 +97,8 @@ async def _packed(options: TranslateOptions, english: list[str]) -> dict[tuple[i
 async def _one_per_request(
     options: TranslateOptions, english: list[str]
 ) -> tuple[dict[tuple[int, str], str], str | None]:
-    from canvascap.stages.translate import make_backend, plan_skeleton, read_answer
-    from canvascap.stages.translate_packing import Job, build_prompt
+    from canvascap.stages.translation.asking import make_backend, plan_skeleton, read_answer
+    from canvascap.stages.translation.packing import Job, build_prompt
 
     backend = make_backend(options)
     await backend.start()

@@ -28,12 +28,14 @@ consumer. Asyncio's own ``Queue.shutdown`` needs Python 3.13, hence this small c
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
+
+from canvascap.pipeline.clock import Clock, MonotonicClock
+from canvascap.pipeline.types import Keyed, Timed
 
 __all__ = [
     "Channel",
@@ -99,10 +101,18 @@ class Receiver(Protocol[T_co]):
 class Channel(Generic[T]):
     """A bounded single-producer, single-consumer queue with an overflow policy."""
 
-    def __init__(self, name: str, maxsize: int, policy: Policy | str = Policy.BLOCK) -> None:
+    def __init__(
+        self,
+        name: str,
+        maxsize: int,
+        policy: Policy | str = Policy.BLOCK,
+        clock: Clock | None = None,
+    ) -> None:
         if maxsize < 1:
             raise ValueError("a channel needs room for at least one item")
         self.name = name
+        self.clock: Clock = clock or MonotonicClock()
+        """Lag is measured on it: the session's clock, which stamps ``origin_ns``."""
         self.maxsize = maxsize
         self.policy = Policy(policy)
         self.stats = EdgeStats()
@@ -150,12 +160,12 @@ class Channel(Generic[T]):
         _wake(self._item_waiters)
         return True
 
-    def _replace_same_id(self, item: Any) -> bool:
-        key = _key(item)
-        if key is None:
+    def _replace_same_id(self, item: T) -> bool:
+        if not isinstance(item, Keyed):
             return False
+        key = item.key
         for index, queued in enumerate(self._items):
-            if _key(queued) == key and not getattr(queued, "final", False):
+            if isinstance(queued, Keyed) and queued.key == key and not queued.final:
                 self._items[index] = item
                 return True
         return False
@@ -167,7 +177,7 @@ class Channel(Generic[T]):
             return True
         if self.policy is Policy.COALESCE:
             for index, queued in enumerate(self._items):
-                if not getattr(queued, "final", False):
+                if not (isinstance(queued, Keyed) and queued.final):
                     del self._items[index]
                     self.stats.dropped += 1
                     return True
@@ -184,9 +194,8 @@ class Channel(Generic[T]):
             await self._wait(self._item_waiters)
         item = self._items.popleft()
         _wake(self._space_waiters)
-        origin_ns = getattr(item, "origin_ns", None)
-        if origin_ns:
-            self.stats.lags_s.append((time.monotonic_ns() - origin_ns) / 1e9)
+        if isinstance(item, Timed) and item.origin_ns:
+            self.stats.lags_s.append((self.clock.now_ns() - item.origin_ns) / 1e9)
         return item
 
     def qsize(self) -> int:
@@ -239,12 +248,6 @@ class Discard:
 
     def close(self) -> None:
         """Nothing to close."""
-
-
-def _key(item: Any) -> Any:
-    """What coalescing matches on: ``key`` when an item has one (captions: id and
-    language), else ``id``."""
-    return getattr(item, "key", getattr(item, "id", None))
 
 
 def _wake(waiters: list[asyncio.Future[None]]) -> None:

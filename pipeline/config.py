@@ -22,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from canvascap.pipeline.channel import Policy
 from canvascap.pipeline.errors import UserError
-from canvascap.pipeline.profanity import DisplayOptions
 
 __all__ = [
     "InboxSpec",
@@ -31,6 +30,7 @@ __all__ = [
     "apply_overrides",
     "format_validation_error",
     "load_config",
+    "preset_names",
     "preset_path",
 ]
 
@@ -60,8 +60,9 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     shutdown_timeout_s: float = Field(10.0, gt=0)
-    display: DisplayOptions = DisplayOptions()
-    """What is done to captions before people see them (``--profanity mask``)."""
+    display: dict[str, Any] = Field(default_factory=dict)
+    """What is done to captions before people see them (``--profanity mask``); the
+    application validates it (``canvascap.captions.profanity.DisplayOptions``)."""
     stages: dict[str, StageSpec]
     sinks: dict[str, StageSpec] = Field(default_factory=dict)
 
@@ -69,6 +70,16 @@ class PipelineConfig(BaseModel):
 def preset_path(name: str) -> Path:
     """Path of a preset shipped in ``configs/`` (``default``, ``multilingual``, ...)."""
     return Path(str(resources.files("canvascap.configs").joinpath(f"{name}.yaml")))
+
+
+def preset_names() -> list[str]:
+    """The presets shipped in ``configs/``, by name."""
+    folder = resources.files("canvascap.configs")
+    return sorted(
+        entry.name.removesuffix(".yaml")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".yaml")
+    )
 
 
 def load_config(
@@ -93,7 +104,10 @@ def _read(path: str | Path | None, seen: tuple[Path, ...] = ()) -> dict[str, Any
     try:
         raw = yaml.safe_load(source.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"config file not found: {source} (give an existing YAML file)") from None
+        raise UserError(
+            f"config file not found: {source}: give --config a YAML file or a preset "
+            f"({', '.join(preset_names())})"
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"cannot read config file {source}: {error}") from None
     except RecursionError:

@@ -28,7 +28,6 @@ from typing import Any
 from canvascap.pipeline.channel import Channel, Discard, FanOut, Policy, Sender
 from canvascap.pipeline.config import InboxSpec, PipelineConfig, StageSpec
 from canvascap.pipeline.errors import StageFailed, UserError
-from canvascap.pipeline.profanity import Masker
 from canvascap.pipeline.registry import build_stage
 from canvascap.pipeline.stage import Context, Stage
 
@@ -63,7 +62,6 @@ class Pipeline:
         cls, config: PipelineConfig, ctx: Context, extra_sinks: dict[str, Stage] | None = None
     ) -> Pipeline:
         """Construct every stage, check that each edge's types fit, and wire channels."""
-        ctx.display = Masker.from_options(config.display)
         chain = [
             (build_stage(name, spec.use, spec.options, ctx, f"stages.{name}"), spec)
             for name, spec in config.stages.items()
@@ -79,14 +77,14 @@ class Pipeline:
             sinks.append((stage, _default_sink_spec()))
 
         nodes: list[_Node] = []
-        source_inbox: Channel[Any] = Channel(f"{chain[0][0].name}.inbox", 1)
+        source_inbox: Channel[Any] = Channel(f"{chain[0][0].name}.inbox", 1, clock=ctx.clock)
         source_inbox.close()
         previous = chain[0][0]
         nodes.append(_Node(previous, source_inbox, Discard()))
         for stage, spec in chain[1:]:
             _check_edge(previous, stage)
             inbox: Channel[Any] = Channel(
-                f"{previous.name}->{stage.name}", spec.inbox.size, spec.inbox.policy
+                f"{previous.name}->{stage.name}", spec.inbox.size, spec.inbox.policy, ctx.clock
             )
             ctx.metrics.add_edge(inbox)
             nodes[-1].outbox = inbox
@@ -95,7 +93,9 @@ class Pipeline:
         sink_inboxes: list[Channel[Any]] = []
         for stage, spec in sinks:
             _check_edge(previous, stage)
-            inbox = Channel(f"{previous.name}->{stage.name}", spec.inbox.size, spec.inbox.policy)
+            inbox = Channel(
+                f"{previous.name}->{stage.name}", spec.inbox.size, spec.inbox.policy, ctx.clock
+            )
             ctx.metrics.add_edge(inbox)
             sink_inboxes.append(inbox)
             nodes.append(_Node(stage, inbox, Discard()))

@@ -23,8 +23,6 @@ virtual-time loop.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,44 +31,20 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from canvascap.pipeline.channel import Receiver, Sender
-from canvascap.pipeline.ingest import AudioIngest
+from canvascap.pipeline.clock import Clock, LoopClock, MonotonicClock
 from canvascap.pipeline.metrics import Metrics
-from canvascap.pipeline.profanity import Masker
-from canvascap.pipeline.types import Caption
+from canvascap.pipeline.services import Services
 
 __all__ = [
     "Clock",
     "Context",
     "LoopClock",
     "MonotonicClock",
+    "Services",
     "SessionReport",
     "Stage",
     "StageClass",
 ]
-
-
-class Clock(Protocol):
-    """Where stages read wall time from, so tests can inject their own."""
-
-    def now_ns(self) -> int: ...
-
-
-class MonotonicClock:
-    """The real clock: ``time.monotonic_ns``, which channels measure lag with and which
-    asyncio's own timers follow."""
-
-    def now_ns(self) -> int:
-        """Nanoseconds on the monotonic clock."""
-        return time.monotonic_ns()
-
-
-class LoopClock:
-    """The running event loop's clock. On a virtual-time loop (tests), time passes only
-    when the loop has nothing to do, so deadlines and back-off need no real sleeps."""
-
-    def now_ns(self) -> int:
-        """Nanoseconds on the running loop's clock."""
-        return int(asyncio.get_running_loop().time() * 1e9)
 
 
 @dataclass
@@ -102,18 +76,9 @@ class Context:
     report: SessionReport = field(default_factory=SessionReport)
     on_stop_request: Callable[[str], None] | None = None
     """Set by the runner: ends the session gracefully, as a first Ctrl-C does."""
-    speaker_names: dict[str, str] = field(default_factory=dict)
-    """Names given to speaker labels while the session runs (the control page), over
-    those of the configuration."""
-    display: Masker | None = None
-    """Masks words in what people see (``--profanity mask``); ``None``: nothing is."""
-    ingest: AudioIngest | None = None
-    """Where audio sent over the network goes, when a source stage takes such audio."""
-
-    def for_display(self, caption: Caption) -> Caption:
-        """``caption`` as people may see it (terminal, overlay, subtitles, platforms);
-        transcripts of record take captions as they are."""
-        return caption if self.display is None else self.display.shown(caption)
+    services: Services = field(default_factory=Services)
+    """What the application built for stages and the web server to share (see
+    ``canvascap.pipeline.services``)."""
 
     def request_stop(self, reason: str) -> None:
         """Ask for a graceful end of the session (e.g. the terminal went away)."""

@@ -12,23 +12,40 @@ but never reordered, and a final is the last revision of its id.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["AudioFrame", "Caption", "Keyed", "Role", "Utterance", "Word"]
+__all__ = ["AudioFrame", "Caption", "Keyed", "Role", "Timed", "Utterance", "Word"]
 
 
+@runtime_checkable
 class Keyed(Protocol):
-    """What a coalescing channel needs to know about an item."""
+    """A message with revisions: what a coalescing channel matches and keeps."""
 
     @property
-    def id(self) -> int: ...
+    def key(self) -> Hashable:
+        """What a newer revision of the same thing shares with this one."""
+        ...
 
     @property
-    def final(self) -> bool: ...
+    def final(self) -> bool:
+        """Whether this is the last revision (never replaced in a queue)."""
+        ...
+
+
+@runtime_checkable
+class Timed(Protocol):
+    """A message that knows when its newest audio was captured: channels measure lag
+    from it."""
+
+    @property
+    def origin_ns(self) -> int:
+        """Capture time of the newest audio in the message, on the session's clock."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +79,11 @@ class Utterance:
     start_s: float
     end_s: float
     origin_ns: int
+
+    @property
+    def key(self) -> int:
+        """Snapshots of one segment share its id."""
+        return self.id
 
 
 @dataclass(frozen=True, slots=True)

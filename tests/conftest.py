@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from canvascap.pipeline.audio import write_wav
+from canvascap.captions.audio import write_wav
 
 __all__ = ["DATA", "SHARED", "Clip", "decode", "manifest", "shared_manifest", "write_wav"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from canvascap.pipeline.types import Caption, Utterance
-from canvascap.stages.asr_faster_whisper import FasterWhisperAsr
+from canvascap.stages.recognition.faster_whisper import FasterWhisperAsr
 
 
 class FailingAsr(FasterWhisperAsr):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from whisper_normalizer.english import EnglishTextNormalizer
 
-from canvascap.pipeline.subtitles import CueRules, cues
+from canvascap.captions.subtitles import CueRules, cues
 from canvascap.testing import caption_file
 from tests.conftest import manifest, shared_manifest, write_wav
 

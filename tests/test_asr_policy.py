@@ -11,13 +11,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from canvascap.captions.subtitles import CueRules, cues
 from canvascap.pipeline.stage import Context
-from canvascap.pipeline.subtitles import CueRules, cues
 from canvascap.pipeline.testing import run_stage
 from canvascap.pipeline.types import Utterance
-from canvascap.stages.asr import AsrOptions, AsrStage
-from canvascap.stages.asr_commit import CommitRule, Hypothesis, StablePrefix, repeat_start
-from canvascap.stages.speech_gate import GateOptions, Transcript, rejection_reason
+from canvascap.stages.recognition.asr import AsrOptions, AsrStage
+from canvascap.stages.recognition.commit import CommitRule, Hypothesis, StablePrefix, repeat_start
+from canvascap.stages.recognition.gate import GateOptions, Transcript, rejection_reason
 
 
 class ScriptedTranscriber:

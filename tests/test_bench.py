@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from canvascap.bench.stream import Seen, TimedWord, join_clips, word_latencies
-from canvascap.pipeline.audio import SAMPLE_RATE
+from canvascap.captions.audio import SAMPLE_RATE
 from tests.cli import canvascap, start_canvascap, wait_for_line
 from tests.conftest import manifest
 from tests.timing import seconds

@@ -15,8 +15,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from canvascap.bench.browser import fake_microphone
+from canvascap.captions.ingest import AudioIngest
 from canvascap.pipeline.config import load_config
-from canvascap.pipeline.ingest import AudioIngest
 from canvascap.pipeline.metrics import Metrics
 from canvascap.pipeline.runner import Pipeline
 from canvascap.pipeline.stage import Context
@@ -68,7 +68,7 @@ async def test_without_a_browser_source_the_microphone_is_refused_with_a_reason(
 
 async def test_a_second_microphone_is_refused_and_a_token_is_needed_off_loopback() -> None:
     ctx = Context(session="mic")
-    ctx.ingest = AudioIngest(ctx.metrics, deliver=lambda pcm: None)
+    ctx.services.add(AudioIngest(ctx.metrics, deliver=lambda pcm: None, accepting=True))
     sink = OverlaySink(OverlayOptions(port=0, host="0.0.0.0"), ctx)
     await sink.prepare()
     try:
@@ -163,7 +163,7 @@ def certificate(tmp_path) -> tuple[str, str]:
 async def test_with_a_certificate_pages_and_sockets_are_served_over_https(certificate) -> None:
     cert, key = certificate
     ctx = Context(session="tls")
-    ctx.ingest = AudioIngest(ctx.metrics, deliver=lambda pcm: None)
+    ctx.services.add(AudioIngest(ctx.metrics, deliver=lambda pcm: None, accepting=True))
     sink = OverlaySink(OverlayOptions(port=0, tls_cert=cert, tls_key=key), ctx)
     await sink.prepare()
     try:

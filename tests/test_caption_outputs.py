@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from canvascap.pipeline.runner import Pipeline
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.testing import CaptionTap
-from canvascap.stages.sink_youtube import parse_stamp, stamp
+from canvascap.stages.sinks.youtube import parse_stamp, stamp
 from canvascap.testing import file_config
 from tests.cli import canvascap
 from tests.fake_caption_server import FakeCaptionServer

@@ -18,6 +18,10 @@ class Item:
     final: bool = False
     origin_ns: int = 0
 
+    @property
+    def key(self) -> int:
+        return self.id
+
 
 async def drain(channel: Channel) -> list:
     channel.close()

@@ -88,6 +88,8 @@ BAD_INPUTS = {
         "--model base",
     ),
     "missing config file": (["run", "--config", "nowhere.yaml"], "config file not found"),
+    "unknown preset": (["run", "--config", "nonexistent"], "low-latency, multilingual"),
+    "port out of range": (["run", "--port", "99999"], "--port: '99999' is not a port"),
     "bad output format": (["transcribe", "{jfk}", "--format", "doc"], "invalid choice"),
 }
 

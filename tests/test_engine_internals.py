@@ -17,7 +17,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from canvascap.presets import demo_clip
-from canvascap.stages.asr_faster_whisper import (
+from canvascap.stages.recognition.faster_whisper import (
     FasterWhisperOptions,
     FasterWhisperTranscriber,
     encoder_frames,

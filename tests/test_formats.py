@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from canvascap.pipeline.formats import to_json, to_srt, to_text, to_vtt
-from canvascap.pipeline.subtitles import break_lines, cues
+from canvascap.captions.formats import to_json, to_srt, to_text, to_vtt
+from canvascap.captions.subtitles import break_lines, cues
 from canvascap.pipeline.types import Caption, Word
 
 

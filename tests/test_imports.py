@@ -15,11 +15,12 @@ import sys
 for name in {BLOCKED!r}:
     sys.modules[name] = None  # any import of these now raises ImportError
 import canvascap.pipeline, canvascap.stages, canvascap.web, canvascap.configs
-import canvascap.cli, canvascap.pipeline.runner, canvascap.pipeline.formats
+import canvascap.cli, canvascap.pipeline.runner, canvascap.captions.formats
 import canvascap.pipeline.testing, canvascap.testing
-import canvascap.stages.vad, canvascap.stages.asr, canvascap.stages.terminal
-import canvascap.stages.transcript, canvascap.stages.translate
-import canvascap.stages.translate_packing, canvascap.cli.translate
+import canvascap.stages.recognition.vad, canvascap.stages.recognition.asr
+import canvascap.stages.sinks.terminal
+import canvascap.stages.sinks.transcript, canvascap.stages.translation.stage
+import canvascap.stages.translation.packing, canvascap.cli.translate
 from canvascap.pipeline.config import load_config
 config = load_config(None)
 if list(config.stages) != ["source", "vad", "asr"]:

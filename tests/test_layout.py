@@ -19,17 +19,18 @@ import pytest
 from tests.cli import ROOT, cli_env
 from tests.timing import seconds
 
-BARE = ("pipeline", "stages", "web", "configs", "bench", "app")
+BARE = ("pipeline", "captions", "stages", "web", "configs", "bench", "app")
 
 # What each layer may import, besides itself (see app/__init__.py).
 ALLOWED = {
     "pipeline": set(),
-    "stages": {"pipeline"},
-    "web": {"pipeline"},
+    "captions": {"pipeline"},
+    "stages": {"pipeline", "captions"},
+    "web": {"pipeline", "captions"},
     "configs": set(),
-    "app": {"pipeline", "stages", "web", "configs"},
-    "bench": {"pipeline", "stages", "web", "configs", "app"},
-    "cli": {"pipeline", "stages", "web", "configs", "app", "bench"},
+    "app": {"pipeline", "captions", "stages", "web", "configs"},
+    "bench": {"pipeline", "captions", "stages", "web", "configs", "app"},
+    "cli": {"pipeline", "captions", "stages", "web", "configs", "app", "bench"},
 }
 
 

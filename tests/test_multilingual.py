@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from canvascap.pipeline.errors import UserError
-from canvascap.stages import whisper_models
-from canvascap.stages.language_choice import LanguageMemory, parse_languages
+from canvascap.stages.recognition import whisper_models
+from canvascap.stages.recognition.languages import LanguageMemory, parse_languages
 from canvascap.testing import caption_file
 from tests.cli import canvascap
 from tests.conftest import decode, shared_manifest, write_wav

@@ -9,7 +9,7 @@ import json
 from canvascap.pipeline.runner import Pipeline
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.testing import CaptionTap
-from canvascap.stages.cea608 import ROW_CHARS, RollUp, reading_s, rows
+from canvascap.stages.sinks.cea608 import ROW_CHARS, RollUp, reading_s, rows
 from canvascap.testing import file_config
 from tests.fake_obs import FakeObs
 from tests.timing import seconds

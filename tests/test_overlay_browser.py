@@ -492,8 +492,8 @@ async def test_the_control_page_names_a_speaker_and_a_viewer_cannot() -> None:
         await page.wait_for_function("document.querySelector('#renamed').textContent !== ''")
         assert await page.inner_text("#renamed") == "S2 is now Ana <b>"
         deadline = asyncio.get_running_loop().time() + seconds(5)
-        while sink.ctx.speaker_names != {"S2": "Ana <b>"}:
-            assert asyncio.get_running_loop().time() < deadline, sink.ctx.speaker_names
+        while sink.speaker_names.names != {"S2": "Ana <b>"}:
+            assert asyncio.get_running_loop().time() < deadline, sink.speaker_names.names
             await asyncio.sleep(0.05)
         viewer = await browser.new_page(bypass_csp=True)
         await viewer.goto(sink.watch_url)
@@ -508,4 +508,4 @@ async def test_the_control_page_names_a_speaker_and_a_viewer_cannot() -> None:
                 };
             })"""
         )
-        assert sink.ctx.speaker_names == {"S2": "Ana <b>"}  # the viewer token cannot rename
+        assert sink.speaker_names.names == {"S2": "Ana <b>"}  # the viewer token cannot rename

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 
-from canvascap.pipeline.profanity import DisplayOptions, Masker, default_words
+from canvascap.captions.profanity import DisplayOptions, Masker, default_words
+from canvascap.pipeline.services import Services
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.testing import run_stage
 from canvascap.pipeline.types import Caption
-from canvascap.stages.transcript import TranscriptSink
+from canvascap.stages.sinks.transcript import TranscriptSink
 from canvascap.web.testing import overlay_server
 from tests.browser import chromium
 from tests.cli import canvascap
@@ -46,7 +47,7 @@ def test_the_built_in_list_is_off_by_default_and_replaceable() -> None:
 
 
 async def test_subtitles_are_masked_and_the_json_transcript_is_verbatim(tmp_path) -> None:
-    ctx = Context(session="masked", display=MASK)
+    ctx = Context(session="masked", services=Services(MASK))
     sink = TranscriptSink(TranscriptSink.Options(out_dir=str(tmp_path)), ctx)
     await sink.prepare()
     await run_stage(sink, [caption(0, "This is shit."), caption(1, "Fine again.")])
@@ -59,8 +60,8 @@ async def test_subtitles_are_masked_and_the_json_transcript_is_verbatim(tmp_path
 
 
 async def test_the_overlay_and_its_feed_show_masked_words() -> None:
-    async with overlay_server() as (sink, feed), chromium() as browser:
-        sink.ctx.display = MASK
+    masked = Context(session="test", services=Services(MASK))
+    async with overlay_server(ctx=masked) as (sink, feed), chromium() as browser:
         page = await browser.new_page(bypass_csp=True)
         await page.goto(f"{sink.url}/overlay?fade=0")
         await feed.send(caption(0, "what you are, cun", final=False))

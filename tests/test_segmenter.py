@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from canvascap.pipeline.audio import SAMPLE_RATE, float_to_pcm16
+from canvascap.captions.audio import SAMPLE_RATE, float_to_pcm16
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.testing import run_stage
 from canvascap.pipeline.types import AudioFrame, Utterance
-from canvascap.stages.vad import Segmenter, VadOptions, VadStage
+from canvascap.stages.recognition.vad import Segmenter, VadOptions, VadStage
 from tests.conftest import decode
 
 

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from canvascap.bench.diarization import Segment, der, read_rttm, segments_of
-from canvascap.pipeline import formats
-from canvascap.pipeline.subtitles import join_pieces
+from canvascap.captions import formats
+from canvascap.captions.subtitles import join_pieces
 from canvascap.pipeline.types import Caption
-from canvascap.stages.speaker_clusters import OnlineSpeakers, cluster_offline, turns
-from canvascap.stages.speakers import LabelledTurn, SpeakerOptions, split_by_turns
+from canvascap.stages.speakers.clusters import OnlineSpeakers, cluster_offline, turns
+from canvascap.stages.speakers.labeler import LabelledTurn, SpeakerOptions, split_by_turns
 from canvascap.testing import caption_file
 from tests.cli import canvascap
 from tests.conftest import decode, write_wav

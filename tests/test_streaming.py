@@ -56,7 +56,10 @@ async def test_low_latency_preset_makes_words_final_while_the_sentence_goes_on(d
 def test_whisper_tells_how_sure_it_is_of_each_word_of_a_partial(jfk) -> None:
     from faster_whisper import decode_audio
 
-    from canvascap.stages.asr_faster_whisper import FasterWhisperOptions, FasterWhisperTranscriber
+    from canvascap.stages.recognition.faster_whisper import (
+        FasterWhisperOptions,
+        FasterWhisperTranscriber,
+    )
 
     audio = decode_audio(str(jfk))[: 16_000 * 6]
     options = FasterWhisperOptions(cpu_threads=1, commit_confidence=0.5)

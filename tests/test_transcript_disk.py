@@ -20,7 +20,7 @@ from pathlib import Path
 from canvascap.pipeline.channel import Channel, Discard, Policy
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption
-from canvascap.stages.transcript import TranscriptSink
+from canvascap.stages.sinks.transcript import TranscriptSink
 from tests.cli import canvascap, cli_env, start_canvascap, wait_for_line
 from tests.timing import seconds
 

@@ -16,10 +16,19 @@ import pytest
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.testing import run_stage
 from canvascap.pipeline.types import Caption
-from canvascap.stages.llm_backend import BackendError, Completion
-from canvascap.stages.llm_transformers import TransformersBackend, _DraftStreamer, end_of_turn_ids
-from canvascap.stages.translate import TranslateOptions, TranslateStage, plan_skeleton, read_answer
-from canvascap.stages.translate_packing import Job, build_prompt
+from canvascap.stages.translation.engines.backend import BackendError, Completion
+from canvascap.stages.translation.engines.in_process import (
+    TransformersBackend,
+    _DraftStreamer,
+    end_of_turn_ids,
+)
+from canvascap.stages.translation.packing import Job, build_prompt
+from canvascap.stages.translation.stage import (
+    TranslateOptions,
+    TranslateStage,
+    plan_skeleton,
+    read_answer,
+)
 from tests.tiny_diffusion_gemma import build, corpus
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ from canvascap.pipeline.channel import Channel, Policy
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.testing import run_stage
 from canvascap.pipeline.types import Caption
-from canvascap.stages.translate import TranslateOptions, TranslateStage
+from canvascap.stages.translation.stage import TranslateOptions, TranslateStage
 from tests.fake_vllm import FakeVllm, detokenize
 from tests.timing import seconds
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from canvascap.stages.translate import TranslateOptions
-from canvascap.stages.translate_packing import (
+from canvascap.stages.translation.packing import (
     Glossary,
     Job,
     build_prompt,
@@ -15,6 +14,7 @@ from canvascap.stages.translate_packing import (
     parse_lines,
     plausible_length,
 )
+from canvascap.stages.translation.stage import TranslateOptions
 
 LANG_FILES = {"es": "spa", "de": "deu", "ja": "jpn"}
 

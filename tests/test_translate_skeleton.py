@@ -11,8 +11,8 @@ import time
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.testing import run_stage
 from canvascap.pipeline.types import Caption
-from canvascap.stages.translate import TranslateOptions, TranslateStage
-from canvascap.stages.translate_skeleton import Vocabulary, build_skeleton
+from canvascap.stages.translation.skeleton import Vocabulary, build_skeleton
+from canvascap.stages.translation.stage import TranslateOptions, TranslateStage
 from tests.cli import canvascap
 from tests.fake_vllm import FakeVllm, detokenize
 

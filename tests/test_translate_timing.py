@@ -16,7 +16,7 @@ import pytest
 from canvascap.pipeline.channel import Channel, Policy
 from canvascap.pipeline.stage import Context, LoopClock
 from canvascap.pipeline.types import Caption
-from canvascap.stages.llm_backend import (
+from canvascap.stages.translation.engines.backend import (
     BackendError,
     Completion,
     LlmBackend,
@@ -24,7 +24,7 @@ from canvascap.stages.llm_backend import (
     OnDraft,
     RetryableError,
 )
-from canvascap.stages.translate import TranslateOptions, TranslateStage
+from canvascap.stages.translation.stage import TranslateOptions, TranslateStage
 from tests.fake_vllm import answer_for
 from tests.timing import run_virtual
 

@@ -47,9 +47,11 @@ from typing import Any
 from canvascap.pipeline.types import Caption
 
 __all__ = [
+    "CLIENT_MESSAGES",
     "PROTOCOL_VERSION",
     "UNSUPPORTED_VERSION",
     "caption_fields",
+    "decode_client_message",
     "encode_caption",
     "encode_snapshot",
 ]
@@ -57,6 +59,10 @@ __all__ = [
 PROTOCOL_VERSION = 2
 UNSUPPORTED_VERSION = 4400
 """Close code for a client that asked for a protocol version this server does not speak."""
+CLIENT_MESSAGES = frozenset({"ping", "rename"})
+"""What a client may send: ``ping`` (keeps a proxy from closing an idle socket) and, from
+the control page with the admin token, ``rename`` (``{"type": "rename", "label": "S2",
+"name": "Ana"}``). Anything else closes the connection with 1003."""
 
 
 def caption_fields(caption: Caption) -> dict[str, Any]:
@@ -76,6 +82,20 @@ def caption_fields(caption: Caption) -> dict[str, Any]:
         "continues_word": caption.continues_word,
         "speaker": caption.speaker,
     }
+
+
+def decode_client_message(message: str | bytes) -> dict[str, Any] | None:
+    """A client's message if it is one clients may send (a JSON object whose ``type`` is
+    in ``CLIENT_MESSAGES``); ``None`` for anything else, binary messages included."""
+    if isinstance(message, bytes):
+        return None
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        return None
+    if isinstance(parsed, dict) and parsed.get("type") in CLIENT_MESSAGES:
+        return parsed
+    return None
 
 
 def encode_caption(caption: Caption) -> str:

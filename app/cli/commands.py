@@ -11,17 +11,17 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from canvascap.captions import formats
 from canvascap.cli.parser import FORMATS
 from canvascap.cli.session import run_session, say
 from canvascap.cli.translate import translate_overrides
-from canvascap.pipeline import formats
 from canvascap.pipeline.config import PipelineConfig, load_config
 from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.runner import Pipeline
-from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption
 from canvascap.presets import demo_clip, file_source_overrides
-from canvascap.stages.speakers import SpeakerOptions
+from canvascap.services import session_context
+from canvascap.stages.speakers.labeler import SpeakerOptions
 
 __all__ = [
     "bench",
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_overlay:
         sinks = {k: v for k, v in config.sinks.items() if v.use != "sink.overlay"}
         config = config.model_copy(update={"sinks": sinks})
-    ctx = Context(session=_session_name(args, input_path))
+    ctx = session_context(_session_name(args, input_path), config)
     pipeline = Pipeline.build(config, ctx)
     urls = ctx.report.urls
 
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
 def transcribe(args: argparse.Namespace) -> int:
     """``transcribe``: a whole file as fast as possible, to stdout or a file."""
-    from canvascap.stages.collect import CollectSink
+    from canvascap.stages.sinks.collect import CollectSink
 
     fmt = args.format or (Path(args.output).suffix.lstrip(".") if args.output else "txt")
     if fmt not in FORMATS:
@@ -115,15 +115,15 @@ def transcribe(args: argparse.Namespace) -> int:
     ]
     config = load_config(args.config, overrides + _model_overrides(args) + args.overrides)
     config = PipelineConfig.model_validate({**config.model_dump(), "sinks": {}})
-    ctx = Context(session=_session_name(args, args.file))
+    ctx = session_context(_session_name(args, args.file), config)
     collector = CollectSink(CollectSink.Options(progress=sys.stderr.isatty()), ctx)
     status = run_session(Pipeline.build(config, ctx, extra_sinks={"collect": collector}))
     finals = collector.finals
     speakers = SpeakerOptions.model_validate(config.stages["asr"].options.get("speakers", {}))
     if speakers.enabled and finals:
         # The whole file has been heard: cluster every voice at once and revise the labels.
-        from canvascap.stages.file_source import decode_whole
-        from canvascap.stages.speakers import relabel_offline
+        from canvascap.stages.sources.file import decode_whole
+        from canvascap.stages.speakers.labeler import relabel_offline
 
         finals = relabel_offline(finals, decode_whole(args.file), speakers)
     text = RENDERERS[fmt](finals)
@@ -167,7 +167,7 @@ def convert_transcript(args: argparse.Namespace) -> int:
 
 def devices() -> int:
     """``devices``: list capture devices, the default one marked."""
-    from canvascap.stages.mic import NO_DEVICE, list_input_devices
+    from canvascap.stages.sources.mic import NO_DEVICE, list_input_devices
 
     found = list_input_devices()
     if not found:

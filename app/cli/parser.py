@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 from canvascap import __version__
 from canvascap.cli.translate import add_llm_options, add_translate_options
@@ -12,15 +13,28 @@ __all__ = ["FORMATS", "build_parser"]
 FORMATS = ("txt", "srt", "vtt", "json")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Flag errors as one line that names the flag and where help is, with no usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        """Exit 2 with ``canvascap COMMAND: error: MESSAGE``."""
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-command per job."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="canvascap",
         description="Real-time captions from a microphone, system audio or a file.",
     )
     parser.add_argument("--version", action="version", version=f"canvascap {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_run, _demo, _transcribe, _transcript, _llm, _bench, _devices):
+        add(commands)
+    return parser
 
+
+def _run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
         "run",
         help="live captions from the microphone or a file",
@@ -53,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(run)
     add_translate_options(run)
 
+
+def _demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = commands.add_parser(
         "demo",
         help="live captions of a bundled speech clip (no microphone needed)",
@@ -63,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(demo)
     add_translate_options(demo)
 
+
+def _transcribe(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     transcribe = commands.add_parser(
         "transcribe",
         help="transcribe a whole file as fast as possible",
@@ -82,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_model_options(transcribe)
 
+
+def _transcript(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     transcript = commands.add_parser(
         "transcript",
         help="work with the transcripts of earlier sessions",
@@ -103,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
 
+
+def _llm(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     llm = commands.add_parser(
         "llm",
         help="check the translation backend",
@@ -119,6 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_llm_options(check)
     check.add_argument("-v", "--verbose", action="store_true", help="log details")
 
+
+def _devices(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    commands.add_parser(
+        "devices",
+        help="list audio input devices",
+        description="List audio input devices; '*' marks the default.",
+    )
+
+
+def _bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = commands.add_parser(
         "bench",
         help="measure latency, accuracy, phantom captions and cost",
@@ -170,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("-v", "--verbose", action="store_true", help="log details")
     bench_commands = bench.add_subparsers(dest="bench_command", metavar="WHAT")
+    for add in (_bench_translate, _bench_speakers, _bench_mic):
+        add(bench_commands)
+
+
+def _bench_translate(bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     translate_bench = bench_commands.add_parser(
         "translate",
         help="request latency, lines per canvas and translation lag of the LLM backend",
@@ -205,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_llm_options(translate_bench)
     translate_bench.add_argument("-v", "--verbose", action="store_true", help="log details")
+
+
+def _bench_speakers(bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     speakers_bench = bench_commands.add_parser(
         "speakers",
         help="diarization error rate of the speaker labels, and their CPU cost",
@@ -228,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     speakers_bench.add_argument("--runs", type=_positive_int, default=3, help="passes (3)")
     speakers_bench.add_argument("-v", "--verbose", action="store_true", help="log details")
+
+
+def _bench_mic(bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mic_bench = bench_commands.add_parser(
         "mic",
         help="glass-to-glass latency of a remote browser microphone",
@@ -242,16 +285,27 @@ def build_parser() -> argparse.ArgumentParser:
     mic_bench.add_argument("--runs", type=_positive_int, default=3, help="sessions (3)")
     mic_bench.add_argument("-v", "--verbose", action="store_true", help="log details")
 
-    commands.add_parser(
-        "devices",
-        help="list audio input devices",
-        description="List audio input devices; '*' marks the default.",
-    )
-    return parser
-
 
 def add_session_options(parser: argparse.ArgumentParser) -> None:
-    """``--host``, ``--port``, ``--no-overlay``, ``--out``, ``--session``."""
+    """The overlay server's flags, the transcript's, and the platforms'."""
+    add_server_options(parser)
+    add_platform_options(parser)
+    parser.add_argument(
+        "--out", metavar="DIR", help="folder for transcripts (default: ./transcripts)"
+    )
+    parser.add_argument(
+        "--session", metavar="NAME", help="transcript file name (default: date and time)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the transcript of an earlier session of the same name "
+        "(default: write NAME-2, NAME-3, ...)",
+    )
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """``--host``, ``--port``, ``--tls-cert``/``--tls-key``, ``--profanity``, ``--no-overlay``."""
     parser.add_argument(
         "--host",
         metavar="ADDR",
@@ -259,7 +313,7 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--port",
-        type=int,
+        type=_port,
         metavar="PORT",
         help="overlay server port (default: 8765; 0 picks a free one)",
     )
@@ -279,12 +333,10 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-overlay", action="store_true", help="do not serve the browser overlay"
     )
-    parser.add_argument(
-        "--out", metavar="DIR", help="folder for transcripts (default: ./transcripts)"
-    )
-    parser.add_argument(
-        "--session", metavar="NAME", help="transcript file name (default: date and time)"
-    )
+
+
+def add_platform_options(parser: argparse.ArgumentParser) -> None:
+    """``--zoom-url``, ``--youtube-url``, ``--obs`` and which line each takes."""
     for platform, where in (("zoom", "a Zoom meeting"), ("youtube", "a YouTube live stream")):
         parser.add_argument(
             f"--{platform}-url",
@@ -314,12 +366,6 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--obs-lang", metavar="LANG", help="which line goes to OBS: a translation target"
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the transcript of an earlier session of the same name "
-        "(default: write NAME-2, NAME-3, ...)",
     )
 
 
@@ -363,6 +409,19 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--set vad.hangover_ms=400 (repeatable)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port, or 0 for any free one."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a port: give 0-65535 (0 picks a free one)"
+        )
+    return value
 
 
 def _positive_int(text: str) -> int:

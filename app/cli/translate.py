@@ -13,9 +13,9 @@ from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.metrics import percentile
 
 if TYPE_CHECKING:
-    from canvascap.stages.llm_backend import LlmBackend, OnDraft
-    from canvascap.stages.translate import TranslateOptions
-    from canvascap.stages.translate_packing import Job
+    from canvascap.stages.translation.engines.backend import LlmBackend, OnDraft
+    from canvascap.stages.translation.packing import Job
+    from canvascap.stages.translation.stage import TranslateOptions
 
 __all__ = ["add_llm_options", "add_translate_options", "llm_check", "translate_overrides"]
 
@@ -104,7 +104,7 @@ def translate_overrides(args: argparse.Namespace, preset: PipelineConfig) -> lis
         if has_stage:
             return [f"translate.{key}={json.dumps(value)}" for key, value in options.items()]
         stage = {
-            "use": "translate.diffusion_gemma",
+            "use": "translate.llm",
             "inbox": {"size": 16, "policy": "coalesce"},
             "options": options,
         }
@@ -136,8 +136,8 @@ async def _start(backend: LlmBackend, options: TranslateOptions) -> None:
 
 def llm_check(args: argparse.Namespace) -> int:
     """Send one packed request to the configured backend and report what came back."""
-    from canvascap.stages.translate import TranslateOptions, make_backend
-    from canvascap.stages.translate_packing import Job
+    from canvascap.stages.translation.packing import Job
+    from canvascap.stages.translation.stage import TranslateOptions, make_backend
 
     options = TranslateOptions(
         **{"targets": _targets(args) or ["es", "de"], **_backend_options(args)}
@@ -180,8 +180,8 @@ def bench_translate(args: argparse.Namespace) -> int:
     translation lag of a live session (``translation_lag``)."""
     import statistics
 
-    from canvascap.stages.translate import TranslateOptions, make_backend
-    from canvascap.stages.translate_packing import Job, pack
+    from canvascap.stages.translation.packing import Job, pack
+    from canvascap.stages.translation.stage import TranslateOptions, make_backend
 
     options = TranslateOptions(
         **{"targets": _targets(args) or ["es", "de"], **_backend_options(args)}
@@ -285,8 +285,8 @@ async def _ask(
 ) -> tuple[dict[tuple[int, str], str], list[tuple[int, str]], bool]:
     """One request as the translate stage sends it: the lines found, those missing, and
     whether the backend held a pinned skeleton."""
-    from canvascap.stages.translate import plan_skeleton, read_answer
-    from canvascap.stages.translate_packing import build_prompt
+    from canvascap.stages.translation.asking import plan_skeleton, read_answer
+    from canvascap.stages.translation.packing import build_prompt
 
     skeleton, pairs = await plan_skeleton(backend, pairs)
     completion = await backend.complete(

@@ -1,0 +1,1 @@
+"""Who said a caption: voice prints, online clustering, turns inside an utterance."""
