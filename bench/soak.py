@@ -113,6 +113,46 @@ def write_soak_stream(manifest: Path, hours: float, target: Path, seed: int = 0)
     return written / SAMPLE_RATE
 
 
+class _Sampler:
+    """Samples memory, event-loop lag and final lag every ``sample_s`` of wall time."""
+
+    def __init__(self, lags: _FinalLags, sample_s: float, on_sample: Any) -> None:
+        self.lags = lags
+        self.sample_s = sample_s
+        self.on_sample = on_sample
+        self.started = time.monotonic()
+        self.samples: list[Sample] = []
+        self.worst_tick_s = 0.0
+
+    def sample(self) -> None:
+        """Take one sample of the window since the last."""
+        window = self.lags.take()
+        self.samples.append(
+            Sample(
+                wall_s=round(time.monotonic() - self.started, 1),
+                audio_h=round(self.lags.media_s / 3600, 3),
+                rss_mb=round(_rss_mb(), 1),
+                loop_lag_ms_max=round(self.worst_tick_s * 1000, 1),
+                final_lag_s_p50=_quantile(window, 0.5),
+                final_lag_s_p90=_quantile(window, 0.9),
+                finals=self.lags.finals,
+            )
+        )
+        self.worst_tick_s = 0.0
+        self.on_sample(self.samples[-1])
+
+    async def watch(self) -> None:
+        """Tick the loop, noting the worst lateness, and sample on schedule."""
+        next_sample = self.started + self.sample_s
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(LOOP_TICK_S)
+            self.worst_tick_s = max(self.worst_tick_s, time.monotonic() - before - LOOP_TICK_S)
+            if time.monotonic() >= next_sample:
+                next_sample += self.sample_s
+                self.sample()
+
+
 async def _soak(wav: Path, sample_s: float, on_sample: Any) -> list[Sample]:
     from websockets.asyncio.client import connect
 
@@ -128,9 +168,7 @@ async def _soak(wav: Path, sample_s: float, on_sample: Any) -> list[Sample]:
     ready = asyncio.Event()
     running = asyncio.create_task(pipeline.run(on_ready=ready.set))
     await ready.wait()
-    started = time.monotonic()
-    samples: list[Sample] = []
-    worst_tick_s = 0.0
+    sampler = _Sampler(lags, sample_s, on_sample)
     received = 0
     async with connect(ctx.report.urls["feed"], max_size=None) as client:
 
@@ -139,43 +177,15 @@ async def _soak(wav: Path, sample_s: float, on_sample: Any) -> list[Sample]:
             async for _ in client:
                 received += 1
 
-        def sample() -> None:
-            nonlocal worst_tick_s
-            window = lags.take()
-            samples.append(
-                Sample(
-                    wall_s=round(time.monotonic() - started, 1),
-                    audio_h=round(lags.media_s / 3600, 3),
-                    rss_mb=round(_rss_mb(), 1),
-                    loop_lag_ms_max=round(worst_tick_s * 1000, 1),
-                    final_lag_s_p50=_quantile(window, 0.5),
-                    final_lag_s_p90=_quantile(window, 0.9),
-                    finals=lags.finals,
-                )
-            )
-            worst_tick_s = 0.0
-            on_sample(samples[-1])
-
-        async def watch() -> None:
-            nonlocal worst_tick_s
-            next_sample = started + sample_s
-            while True:
-                before = time.monotonic()
-                await asyncio.sleep(LOOP_TICK_S)
-                worst_tick_s = max(worst_tick_s, time.monotonic() - before - LOOP_TICK_S)
-                if time.monotonic() >= next_sample:
-                    next_sample += sample_s
-                    sample()
-
         listening = asyncio.create_task(listen())
-        watching = asyncio.create_task(watch())
+        watching = asyncio.create_task(sampler.watch())
         await running
         watching.cancel()
         listening.cancel()
-        sample()
+        sampler.sample()
     if not received:
         raise UserError("the feed client received nothing during the soak")
-    return samples
+    return sampler.samples
 
 
 def run_soak(

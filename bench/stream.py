@@ -143,6 +143,7 @@ async def stream_through(
     running = asyncio.create_task(pipeline.run(on_ready=ready.set))
     await ready.wait()
     async with connect(ctx.report.urls["feed"], max_size=None) as client:
+        _progress("audio flows; a feed client times every revision")
 
         async def listen() -> None:
             async for raw in client:
@@ -362,6 +363,40 @@ def run_bench(
                 stream_through(write_wav(Path(folder) / "nonspeech.wav", quiet), settings, config)
             )
             phantoms = len({s.message["id"] for s in quiet_seen if s.message["text"]})
+    report = _report(passes, model, runs, phantoms, nonspeech_s, config, settings)
+    _write_report(report_dir, report, passes, reference)
+    return report
+
+
+def _write_report(
+    report_dir: Path, report: dict[str, Any], passes: list[SpeechRun], reference: str
+) -> None:
+    """report.json, report.md, the finals of each run, the reference and the histogram."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (report_dir / "report.md").write_text(_markdown(report))
+    # To see which words were wrong: the finals as a viewer read them, and the reference.
+    for run, one in enumerate(passes):
+        name = "finals.txt" if run == 0 else f"finals-{run}.txt"
+        (report_dir / name).write_text(f"{one.final_text}\n", encoding="utf-8")
+    (report_dir / "reference.txt").write_text(f"{reference}\n", encoding="utf-8")
+    _histogram(
+        report_dir / "latency.png",
+        [x for p in passes for x in p.first],
+        [x for p in passes for x in p.final],
+    )
+
+
+def _report(
+    passes: list[SpeechRun],
+    model: str,
+    runs: int,
+    phantoms: int,
+    nonspeech_s: float,
+    config: str | None,
+    settings: list[str],
+) -> dict[str, Any]:
+    """report.json's figures: medians over runs, and ratios taken within each run."""
     per_run = [p.summary() for p in passes]
     report: dict[str, Any] = {
         "model": model,
@@ -397,19 +432,6 @@ def run_bench(
         ),
     }
     report["per_run"] = per_run
-    report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (report_dir / "report.md").write_text(_markdown(report))
-    # To see which words were wrong: the finals as a viewer read them, and the reference.
-    for run, one in enumerate(passes):
-        name = "finals.txt" if run == 0 else f"finals-{run}.txt"
-        (report_dir / name).write_text(f"{one.final_text}\n", encoding="utf-8")
-    (report_dir / "reference.txt").write_text(f"{reference}\n", encoding="utf-8")
-    _histogram(
-        report_dir / "latency.png",
-        [x for p in passes for x in p.first],
-        [x for p in passes for x in p.final],
-    )
     return report
 
 

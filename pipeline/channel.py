@@ -83,19 +83,29 @@ class EdgeStats:
 class Sender(Protocol[T_contra]):
     """The producing end of a channel."""
 
-    async def send(self, item: T_contra) -> None: ...
+    async def send(self, item: T_contra) -> None:
+        """Put an item in, waiting only where the channel's policy says so."""
+        ...
 
-    def send_nowait(self, item: T_contra) -> None: ...
+    def send_nowait(self, item: T_contra) -> None:
+        """Put an item in now, or raise ``Full`` (or ``Closed``)."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """End the stream: the receiver drains what is queued, then stops."""
+        ...
 
 
 class Receiver(Protocol[T_co]):
     """The consuming end of a channel."""
 
-    def __aiter__(self) -> AsyncIterator[T_co]: ...
+    def __aiter__(self) -> AsyncIterator[T_co]:
+        """Items in order until the channel is closed and drained."""
+        ...
 
-    def qsize(self) -> int: ...
+    def qsize(self) -> int:
+        """How many items wait to be received."""
+        ...
 
 
 class Channel(Generic[T]):

@@ -14,8 +14,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    """The environment for a subprocess: tests importable, never a model download."""
-    env = dict(os.environ)
+    """The environment for a subprocess: tests importable, never a model download.
+
+    Asyncio's debug mode (CI turns it on for the test process) is left out: a command's
+    stderr is what these tests read, and its slow-callback notes are not the command's.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONASYNCIODEBUG"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.update(extra)

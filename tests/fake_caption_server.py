@@ -45,7 +45,7 @@ class FakeCaptionServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 url = urlsplit(self.path)
                 query = parse_qs(url.query)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))

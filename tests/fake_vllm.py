@@ -128,14 +128,14 @@ class FakeVllm:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 if self.path != "/v1/models":
                     return self._send(404, {"error": "not found"})
                 if fake.mode == "trickle_models":
                     return self._trickle()
                 self._send(200, {"object": "list", "data": [{"id": MODEL}]})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if self.path == "/tokenize":
                     fake.tokenized.append(body["prompt"])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from canvascap.pipeline.channel import Channel, Closed, FanOut, Full, Policy
-from tests.timing import seconds
+from tests.timing import seconds, settle
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ async def test_final_waits_for_room_when_only_finals_are_queued() -> None:
     channel: Channel[Item] = Channel("captions", 1, Policy.COALESCE)
     await channel.send(Item(1, 0, final=True))
     sending = asyncio.create_task(channel.send(Item(2, 0, final=True)))
-    await asyncio.sleep(0.01)
+    await settle()
     assert not sending.done()
     received = await anext(aiter(channel))
     await asyncio.wait_for(sending, seconds(1))
@@ -73,7 +73,7 @@ async def test_block_policy_applies_back_pressure() -> None:
     channel: Channel[int] = Channel("edge", 1, Policy.BLOCK)
     await channel.send(1)
     blocked = asyncio.create_task(channel.send(2))
-    await asyncio.sleep(0.01)
+    await settle()
     assert not blocked.done()
     assert await anext(aiter(channel)) == 1
     await asyncio.wait_for(blocked, seconds(1))
@@ -91,7 +91,7 @@ async def test_close_drains_then_ends_and_rejects_new_items() -> None:
 async def test_receiver_waiting_on_empty_channel_wakes_on_close() -> None:
     channel: Channel[int] = Channel("edge", 4)
     collected = asyncio.create_task(_collect(channel))
-    await asyncio.sleep(0.01)
+    await settle()
     channel.close()
     assert await asyncio.wait_for(collected, seconds(1)) == []
 

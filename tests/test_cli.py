@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from websockets.sync.client import connect
 
 from tests.cli import ROOT, canvascap, cli_env, error_lines, start_canvascap, wait_for_line
 from tests.conftest import decode, write_wav
@@ -54,8 +55,11 @@ def test_stop_mid_utterance_still_captions_it_and_completes_files(stop, data_dir
     process = start_canvascap(
         "run", "--input", str(clip), "--out", str(tmp_path), "--session", "cut"
     )
+    feed = re.search(r"http://(127\.0\.0\.1:\d+)/", wait_for_line(process, "overlay http://"))
     wait_for_line(process, "captioning")  # the model is loaded, audio flows
-    time.sleep(4.5)  # mid-sentence
+    with connect(f"ws://{feed.group(1)}/ws", open_timeout=seconds(10)) as client:
+        while "matter of course" not in json.loads(client.recv(seconds(30))).get("text", ""):
+            pass  # until the words are heard, mid-sentence
     process.send_signal(stop)
     stdout, stderr = process.communicate(timeout=seconds(60))
     assert process.returncode == 0, stderr
@@ -82,6 +86,10 @@ BAD_INPUTS = {
     "model not downloadable offline": (
         ["transcribe", "{jfk}", "--model", "small"],
         "could not be downloaded",
+    ),
+    "compute type the processor lacks": (
+        ["transcribe", "{jfk}", "--set", "asr.compute_type=float16"],
+        "on cpu with compute type float16",
     ),
     "English-only model asked to translate": (
         ["transcribe", "{jfk}", "--task", "translate"],

@@ -54,7 +54,7 @@ def test_the_encoder_sees_only_the_short_window(speech) -> None:
     frames: list[int] = []
     original = proxy.encode
 
-    def spy(features, *args, **kwargs):  # noqa: ANN001, ANN202 - CTranslate2's own call
+    def spy(features, *args, **kwargs):
         frames.append(features.shape[-1])
         return original(features, *args, **kwargs)
 

@@ -100,6 +100,64 @@ def test_every_layer_imports_only_the_layers_below_it(graph) -> None:
     assert wrong == []
 
 
+CORE = {
+    "canvascap.pipeline",
+    "canvascap.pipeline.channel",
+    "canvascap.pipeline.clock",
+    "canvascap.pipeline.config",
+    "canvascap.pipeline.errors",
+    "canvascap.pipeline.metrics",
+    "canvascap.pipeline.registry",
+    "canvascap.pipeline.runner",
+    "canvascap.pipeline.services",
+    "canvascap.pipeline.stage",
+    "canvascap.pipeline.tasks",
+    "canvascap.pipeline.testing",
+    "canvascap.pipeline.types",
+}
+"""The core runtime: messages, channels, time, the stage contract, config, registry,
+runner, metrics, session services and the stage test harness. Caption features live in
+canvascap.captions."""
+FAMILIES = {"sources", "recognition", "speakers", "translation", "sinks"}
+
+
+def test_the_core_holds_only_the_runtime_and_stages_come_in_families(graph) -> None:
+    assert {m for m in graph if m.startswith("canvascap.pipeline")} == CORE
+    top = [p for p in (ROOT / "stages").iterdir() if p.suffix == ".py" or p.is_dir()]
+    modules = [p.name for p in top if p.suffix == ".py"]
+    folders = {p.name for p in top if p.is_dir() and (p / "__init__.py").exists()}
+    assert len(modules) <= 10, modules
+    assert folders == FAMILIES
+
+
+def test_captions_sit_between_the_core_and_the_stages(graph) -> None:
+    shared = {m for m in graph if layer(m) == "captions"}
+    assert {"canvascap.captions.subtitles", "canvascap.captions.profanity"} <= shared
+    users = {layer(m) for m, targets in graph.items() if targets & shared}
+    assert {"stages", "web"} <= users
+    assert "pipeline" not in users
+
+
+MAX_FUNCTION_LINES = 60
+MAX_CLASS_LINES = 300
+
+
+def test_no_long_function_or_class_outside_tests() -> None:
+    long = []
+    for path in modules().values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            limit = (
+                MAX_CLASS_LINES
+                if isinstance(node, ast.ClassDef)
+                else MAX_FUNCTION_LINES
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                else None
+            )
+            if limit is not None and node.end_lineno - node.lineno + 1 > limit:  # type: ignore[operator]
+                long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert long == []
+
+
 def test_no_import_cycles(graph) -> None:
     cycles = _cycles(graph)
     assert cycles == [], cycles

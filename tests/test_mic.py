@@ -83,15 +83,17 @@ def test_speech_into_the_virtual_mic_is_captioned(virtual_mic, jfk, tmp_path) ->
     process = start_canvascap(
         "run", "--device", "pulse", "--out", str(tmp_path), "--session", "mic", **virtual_mic
     )
+    port = port_of(wait_for_line(process, "overlay http://"))
     wait_for_line(process, "captioning the microphone")
-    time.sleep(0.5)  # the capture stream is open before anything is played
+    wait_until(lambda: frames_sent(port) > 0, 10, "frames from the capture stream")
     subprocess.run(
         ["paplay", "--device=virtmic_sink", str(speech)],
         env=virtual_mic,
         check=True,
         timeout=seconds(60),
     )
-    time.sleep(2.0)  # let the last words end their utterance
+    transcript = tmp_path / "mic.jsonl"
+    wait_until(lambda: "your country" in said(transcript), 20, "the last words as a final")
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=seconds(60))
     assert process.returncode == 0, stderr
@@ -102,9 +104,39 @@ def test_speech_into_the_virtual_mic_is_captioned(virtual_mic, jfk, tmp_path) ->
     assert "fellow Americans" in stdout
 
 
-def health_status(port: int) -> str:
+def health(port: int) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
-        return str(json.loads(answer.read())["status"])
+        return json.loads(answer.read())
+
+
+def health_status(port: int) -> str:
+    return str(health(port)["status"])
+
+
+def port_of(overlay_line: str) -> int:
+    return int(re.search(r"127\.0\.0\.1:(\d+)/", overlay_line).group(1))
+
+
+def frames_sent(port: int) -> int:
+    """Audio frames the microphone has delivered so far (the source's edge)."""
+    return int(health(port)["edges"]["source->vad"]["sent"])
+
+
+def said(transcript: Path) -> str:
+    """The finals written so far, lower-cased."""
+    if not transcript.exists():
+        return ""
+    return " ".join(
+        json.loads(line)["text"] for line in transcript.read_text().splitlines()
+    ).lower()
+
+
+def wait_until(check, limit_s: float, what: str) -> None:
+    """Poll ``check`` (every 0.25 s) until it holds; fail naming ``what`` after the limit."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < seconds(limit_s), f"not within {limit_s} s: {what}"
+        time.sleep(0.25)
 
 
 def wait_for_status(port: int, wanted: str, limit_s: float) -> float:
@@ -121,22 +153,23 @@ def test_a_vanished_microphone_is_reported_and_captioning_resumes(
 ) -> None:
     speech = write_wav(tmp_path / "jfk16k.wav", decode(jfk))
     process = start_canvascap("run", "--out", str(tmp_path), "--session", "lost", **virtual_mic)
-    line = wait_for_line(process, "overlay http://")
-    port = int(re.search(r"127\.0\.0\.1:(\d+)/", line).group(1))
+    port = port_of(wait_for_line(process, "overlay http://"))
     wait_for_line(process, "captioning the microphone")
-    time.sleep(4)  # frames flow (a new stream takes up to 2 s to deliver)
+    wait_until(lambda: frames_sent(port) > 0, 10, "frames (a new stream takes up to 2 s)")
     subprocess.run(["pulseaudio", "--kill"], env=virtual_mic, timeout=seconds(30))
     noticed_s = wait_for_status(port, "degraded", 10)
     start_pulse(virtual_mic)  # the sound server is back
     wait_for_status(port, "ok", 30)
-    time.sleep(3)
+    before = frames_sent(port)
+    wait_until(lambda: frames_sent(port) > before, 10, "frames from the reopened stream")
     subprocess.run(
         ["paplay", "--device=virtmic_sink", str(speech)],
         env=virtual_mic,
         check=True,
         timeout=seconds(60),
     )
-    time.sleep(2.0)
+    transcript = tmp_path / "lost.jsonl"
+    wait_until(lambda: "fellow americans" in said(transcript), 20, "JFK's words as finals")
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=seconds(60))
     assert process.returncode == 0, stderr

@@ -16,7 +16,7 @@ from canvascap.web.server import OverlayOptions, OverlaySink
 from canvascap.web.testing import overlay_server
 from tests.browser import RECORD_CAPTIONS, artifact, chromium
 from tests.overlay_helpers import caption
-from tests.timing import seconds
+from tests.timing import seconds, until
 
 
 @pytest.mark.slow
@@ -491,12 +491,12 @@ async def test_the_control_page_names_a_speaker_and_a_viewer_cannot() -> None:
         await page.click("#rename button")
         await page.wait_for_function("document.querySelector('#renamed').textContent !== ''")
         assert await page.inner_text("#renamed") == "S2 is now Ana <b>"
-        deadline = asyncio.get_running_loop().time() + seconds(5)
-        while sink.speaker_names.names != {"S2": "Ana <b>"}:
-            assert asyncio.get_running_loop().time() < deadline, sink.speaker_names.names
-            await asyncio.sleep(0.05)
+        names = sink.speaker_names.names
+        await until(lambda: names == {"S2": "Ana <b>"}, limit_s=5, what="the rename")
         viewer = await browser.new_page(bypass_csp=True)
         await viewer.goto(sink.watch_url)
+        await viewer.wait_for_selector("#status.live")
+        listening = len(sink.clients)
         await viewer.evaluate(
             """() => new Promise((done) => {
                 const url = new URL('/ws' + location.search, location.href);
@@ -504,8 +504,11 @@ async def test_the_control_page_names_a_speaker_and_a_viewer_cannot() -> None:
                 const socket = new WebSocket(url);
                 socket.onopen = () => {
                     socket.send(JSON.stringify({type: 'rename', label: 'S2', name: 'Mallory'}));
-                    setTimeout(done, 300);
+                    socket.close();
                 };
+                socket.onclose = done;
             })"""
         )
+        # The server reads a client's messages in order before it lets the client go.
+        await until(lambda: len(sink.clients) == listening, what="the viewer's socket handled")
         assert sink.speaker_names.names == {"S2": "Ana <b>"}  # the viewer token cannot rename

@@ -24,7 +24,7 @@ from canvascap.web.server import OverlayOptions
 from canvascap.web.testing import overlay_server
 from tests.cli import cli_env, wait_for_line
 from tests.overlay_helpers import caption, http_get
-from tests.timing import seconds
+from tests.timing import seconds, until
 
 
 def feed_url(sink, token: str | None = None) -> str:
@@ -36,7 +36,7 @@ async def test_snapshot_then_one_message_per_revision() -> None:
     async with overlay_server(session="s1") as (sink, feed):
         await feed.send(caption(0, "earlier final"))
         await feed.send(caption(1, "open part", final=False))
-        await asyncio.sleep(0.05)
+        await until(lambda: len(sink.book.snapshot()) == 2, what="both lines in the book")
         async with connect(feed_url(sink)) as client:
             snapshot = json.loads(await client.recv())
             assert snapshot["v"] == 2 and snapshot["type"] == "snapshot"
@@ -135,7 +135,7 @@ async def test_non_loopback_bind_requires_the_token_everywhere_but_the_overlay_p
 
 async def test_health_reports_uptime_clients_and_edges() -> None:
     async with overlay_server() as (sink, feed), connect(feed_url(sink)) as _client:
-        await asyncio.sleep(0.05)
+        await until(lambda: len(sink.clients) == 1, what="the client joined")
         status, body, _ = await asyncio.to_thread(http_get, sink.port, "/healthz")
         health = json.loads(body)
         assert status == 200
@@ -209,19 +209,21 @@ async def _fan_out_latencies(stalled: bool, clients: int = 50, finals: int = 200
         async def listen(index: int, client) -> None:
             received[index] = {}
             await client.recv()  # snapshot
+            ready.add(index)
             while len(received[index]) < finals:
                 message = json.loads(await client.recv())
                 if message["id"] >= 0:
                     received[index][message["id"]] = time.monotonic_ns()
 
+        ready: set[int] = set()
         listeners = [asyncio.create_task(listen(i, c)) for i, c in enumerate(healthy)]
-        await asyncio.sleep(0.1)
+        await until(lambda: len(ready) == len(healthy), what="every client got its snapshot")
         sent: dict[int, int] = {}
         for cid in range(finals):
             item = caption(cid, f"final number {cid}")
             sent[cid] = item.origin_ns
             await feed.send(item)
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # speech's pace: a final every 5 ms
         await asyncio.wait_for(asyncio.gather(*listeners), seconds(60))
         dropped = sink.ctx.metrics.counters["overlay.clients_dropped"]
         for client in healthy:
@@ -311,7 +313,7 @@ async def test_viewers_above_the_cap_are_refused_cleanly() -> None:
             status, body, _ = await asyncio.to_thread(http_get, sink.port, "/healthz")
             assert status == 200 and json.loads(body)["counters"]["overlay.feeds_refused"] == 1
         # once viewers leave, new ones get in
-        await asyncio.sleep(0.1)
+        await until(lambda: sink.open_connections == 0, what="the viewers' connections closed")
         async with connect(feed_url(sink)) as client:
             assert json.loads(await client.recv())["type"] == "snapshot"
 

@@ -22,7 +22,7 @@ from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Caption
 from canvascap.stages.sinks.transcript import TranscriptSink
 from tests.cli import canvascap, cli_env, start_canvascap, wait_for_line
-from tests.timing import seconds
+from tests.timing import seconds, until
 
 
 def final(cid: int, text: str) -> Caption:
@@ -42,12 +42,13 @@ async def test_a_refused_write_degrades_the_sink_and_writing_resumes(tmp_path, c
     with caplog.at_level(logging.WARNING):
         await inbox.send(final(0, "the first line fits"))
         running = asyncio.create_task(sink.run(inbox, Discard()))
-        await asyncio.sleep(0.05)
-        size = (tmp_path / "disk.jsonl").stat().st_size
+        jsonl = tmp_path / "disk.jsonl"
+        await until(lambda: jsonl.exists() and jsonl.stat().st_size, what="the first line")
+        size = jsonl.stat().st_size
         resource.setrlimit(resource.RLIMIT_FSIZE, (size + 20, hard))  # the disk is full
         try:
             await inbox.send(final(1, "the second line does not fit on the disk"))
-            await asyncio.sleep(0.05)
+            await until(lambda: "transcript" in ctx.metrics.degraded, what="the refused write")
         finally:
             resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space again
         degraded = dict(ctx.metrics.degraded)

@@ -18,7 +18,7 @@ from canvascap.pipeline.testing import run_stage
 from canvascap.pipeline.types import Caption
 from canvascap.stages.translation.stage import TranslateOptions, TranslateStage
 from tests.fake_vllm import FakeVllm, detokenize
-from tests.timing import seconds
+from tests.timing import seconds, until
 
 
 def final(cid: int, text: str, lang: str = "en", rev: int = 2) -> Caption:
@@ -131,10 +131,10 @@ async def test_stage_recovers_when_the_server_comes_back() -> None:
         await stage.prepare()
         running = asyncio.create_task(stage.run(inbox, outbox))
         await inbox.send(final(0, "while broken"))
-        await asyncio.sleep(2.5)  # two failed attempts, then shown untranslated
+        counters = stage.ctx.metrics.counters
+        await until(lambda: counters["translate.lines_untranslated"], what="two failures")
         server.mode = "ok"
-        await asyncio.sleep(1.0)  # back-off passes
-        await inbox.send(final(1, "after the fix"))
+        await inbox.send(final(1, "after the fix"))  # asked once the back-off has passed
         inbox.close()
         await asyncio.wait_for(running, seconds(20))
         outbox.close()
@@ -154,9 +154,10 @@ async def test_settled_words_are_translated_then_kept_and_extended() -> None:
         await stage.prepare()
         running = asyncio.create_task(stage.run(inbox, outbox))
         await inbox.send(partial("we choose to go to the mo", "we choose"))  # too few
-        await asyncio.sleep(0.5)
+        await until(lambda: inbox.qsize() == 0, what="the first partial read")
         await inbox.send(partial("we choose to go to the moo", "we choose to go to the"))
-        await asyncio.sleep(0.5)
+        timings = stage.ctx.metrics.timings
+        await until(lambda: "translate.settled_lag_s.es" in timings, what="settled words shown")
         await inbox.send(final(0, "we choose to go to the moon in this decade", rev=1))
         inbox.close()
         await asyncio.wait_for(running, seconds(20))
@@ -280,7 +281,8 @@ async def test_a_piece_of_a_sentence_is_sent_with_the_lines_before_it() -> None:
         await stage.prepare()
         running = asyncio.create_task(stage.run(inbox, outbox))
         await inbox.send(piece(0, "we choose to go"))
-        await asyncio.sleep(0.5)
+        timings = stage.ctx.metrics.timings
+        await until(lambda: "translate.lag_s.es" in timings, what="the first piece translated")
         await inbox.send(piece(1, "to the moon"))
         inbox.close()
         await asyncio.wait_for(running, seconds(20))

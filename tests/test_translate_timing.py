@@ -70,13 +70,20 @@ def hello() -> Caption:
     return Caption(0, 1, True, "hello", "hello", "en", 0.0, 1.0, now, 5)
 
 
-async def translate(backend: ScriptedBackend, options: TranslateOptions) -> list[Any]:
+async def said_hello(
+    backend: ScriptedBackend, options: TranslateOptions
+) -> tuple[TranslateStage, Channel[Caption], Recorder]:
+    """A prepared stage whose input holds one final, "hello", then ends."""
     stage = TranslateStage(options, Context(session="t", clock=LoopClock()), backend=backend)
     inbox: Channel[Caption] = Channel("in", 4, Policy.BLOCK)
     await inbox.send(hello())
     inbox.close()
-    out = Recorder()
     await stage.prepare()
+    return stage, inbox, Recorder()
+
+
+async def translate(backend: ScriptedBackend, options: TranslateOptions) -> list[Any]:
+    stage, inbox, out = await said_hello(backend, options)
     await stage.run(inbox, out)
     await stage.aclose()
     return [(round(at, 3), c.final, c.text) for at, c in out.sent if c.lang == "es"]
@@ -206,3 +213,38 @@ def test_a_server_that_answers_with_empty_text_is_backed_off() -> None:
     assert len(finals) == 18 * 2  # every line still ends, untranslated
     assert all(text.startswith("caption") for text in finals.values())
     assert len(backend.attempts) <= 20  # backed off, not hammered
+
+
+def test_cancelling_the_stage_mid_request_stops_it() -> None:
+    # A backend whose request unwinds slowly when cancelled (an HTTP client closing its
+    # connection). The session ends while the stage waits for that request to end at
+    # the close of its drain: the stage's own cancellation must still stop it, and the
+    # untranslated lines it would write after the drain must not appear.
+    class SlowToUnwind(ScriptedBackend):
+        async def _attempt(self, prompt, max_tokens, on_draft, skeleton) -> Completion:
+            asking.set()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                unwinding.set()
+                await asyncio.sleep(5)  # until cancelled again
+            raise AssertionError("not reached")
+
+    asking = asyncio.Event()
+    unwinding = asyncio.Event()
+    options = TranslateOptions(targets=["es"], max_lag_s=30, timeout_s=60, drain_s=1)
+    backend = SlowToUnwind(options)
+
+    async def session() -> tuple[bool, list[Caption]]:
+        stage, inbox, out = await said_hello(backend, options)
+        running = asyncio.create_task(stage.run(inbox, out))
+        await asking.wait()
+        await unwinding.wait()  # the drain ended: the stage is cancelling the request
+        running.cancel()
+        await asyncio.wait({running})
+        await stage.aclose()
+        return running.cancelled(), [c for _, c in out.sent if c.lang == "es"]
+
+    cancelled, spanish = run_virtual(session())
+    assert cancelled
+    assert spanish == []

@@ -3,6 +3,10 @@
 ``seconds(n)`` is a limit of ``n`` seconds times ``CANVASCAP_TEST_TIMEOUT_FACTOR`` (1 by
 default): raise it on a slow or loaded machine rather than editing tests.
 
+``until(condition)`` waits for something a test can see to become true (a message
+arrived, a client joined), instead of sleeping for a guessed time. ``settle()`` lets
+the loop run everything that is ready, to check that something is still waiting.
+
 ``run_virtual(coro)`` runs a coroutine on an event loop whose clock moves only when the
 loop has nothing else to do: a 10 s back-off passes at once, in order with every other
 timer, so tests of deadlines and retries are exact and take no real time. Stages under
@@ -15,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import os
 import selectors
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["run_virtual", "seconds"]
+__all__ = ["run_virtual", "seconds", "settle", "until"]
 
 T = TypeVar("T")
 
@@ -28,6 +32,26 @@ FACTOR = float(os.environ.get("CANVASCAP_TEST_TIMEOUT_FACTOR", "1"))
 def seconds(limit: float) -> float:
     """A time limit, scaled for this machine."""
     return limit * FACTOR
+
+
+POLL_S = 0.005
+
+
+async def until(condition: Callable[[], object], limit_s: float = 10, what: str = "") -> None:
+    """Return once ``condition()`` is true; fail after ``limit_s`` (scaled) saying what
+    did not happen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds(limit_s)
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"not within {limit_s} s: {what or condition}")
+        await asyncio.sleep(POLL_S)
+
+
+async def settle(rounds: int = 10) -> None:
+    """Let every task that can run, run (no time passes)."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
 
 
 class _VirtualTimeLoop(asyncio.SelectorEventLoop):

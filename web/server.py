@@ -116,6 +116,12 @@ class OverlaySink:
         self._qr = b""
 
     @property
+    def open_connections(self) -> int:
+        """Connections open now, those still in their handshake included: each holds a
+        file descriptor, so the cap counts them all."""
+        return len(self._server.handler_tasks) if self._server is not None else 0
+
+    @property
     def clients(self) -> set[FeedClient[ServerConnection]]:
         """The feed clients connected now."""
         return self.fanout.clients
@@ -227,8 +233,7 @@ class OverlaySink:
 
     # -- HTTP ------------------------------------------------------------------------
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        open_now = len(self._server.handler_tasks) if self._server is not None else 0
-        refusal = self.access.decide(request, open_now, self._max_connections)
+        refusal = self.access.decide(request, self.open_connections, self._max_connections)
         if refusal is not None:
             if refusal.counter:
                 self.ctx.metrics.count(refusal.counter)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 from canvascap import __version__
 from canvascap.cli.translate import add_llm_options, add_translate_options
@@ -11,6 +11,9 @@ from canvascap.cli.translate import add_llm_options, add_translate_options
 __all__ = ["FORMATS", "build_parser"]
 
 FORMATS = ("txt", "srt", "vtt", "json")
+
+Commands: TypeAlias = "argparse._SubParsersAction[Any]"
+"""Where a sub-command adds itself."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _run(commands: Commands) -> None:
     run = commands.add_parser(
         "run",
         help="live captions from the microphone or a file",
@@ -68,7 +71,7 @@ def _run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_translate_options(run)
 
 
-def _demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _demo(commands: Commands) -> None:
     demo = commands.add_parser(
         "demo",
         help="live captions of a bundled speech clip (no microphone needed)",
@@ -80,7 +83,7 @@ def _demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_translate_options(demo)
 
 
-def _transcribe(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _transcribe(commands: Commands) -> None:
     transcribe = commands.add_parser(
         "transcribe",
         help="transcribe a whole file as fast as possible",
@@ -101,7 +104,7 @@ def _transcribe(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add_model_options(transcribe)
 
 
-def _transcript(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _transcript(commands: Commands) -> None:
     transcript = commands.add_parser(
         "transcript",
         help="work with the transcripts of earlier sessions",
@@ -124,7 +127,7 @@ def _transcript(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     convert.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
 
 
-def _llm(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _llm(commands: Commands) -> None:
     llm = commands.add_parser(
         "llm",
         help="check the translation backend",
@@ -142,7 +145,7 @@ def _llm(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check.add_argument("-v", "--verbose", action="store_true", help="log details")
 
 
-def _devices(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _devices(commands: Commands) -> None:
     commands.add_parser(
         "devices",
         help="list audio input devices",
@@ -150,7 +153,7 @@ def _devices(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
 
 
-def _bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _bench(commands: Commands) -> None:
     bench = commands.add_parser(
         "bench",
         help="measure latency, accuracy, phantom captions and cost",
@@ -206,7 +209,7 @@ def _bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         add(bench_commands)
 
 
-def _bench_translate(bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _bench_translate(bench_commands: Commands) -> None:
     translate_bench = bench_commands.add_parser(
         "translate",
         help="request latency, lines per canvas and translation lag of the LLM backend",
@@ -244,7 +247,7 @@ def _bench_translate(bench_commands: argparse._SubParsersAction[argparse.Argumen
     translate_bench.add_argument("-v", "--verbose", action="store_true", help="log details")
 
 
-def _bench_speakers(bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _bench_speakers(bench_commands: Commands) -> None:
     speakers_bench = bench_commands.add_parser(
         "speakers",
         help="diarization error rate of the speaker labels, and their CPU cost",
@@ -270,7 +273,7 @@ def _bench_speakers(bench_commands: argparse._SubParsersAction[argparse.Argument
     speakers_bench.add_argument("-v", "--verbose", action="store_true", help="log details")
 
 
-def _bench_mic(bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _bench_mic(bench_commands: Commands) -> None:
     mic_bench = bench_commands.add_parser(
         "mic",
         help="glass-to-glass latency of a remote browser microphone",

@@ -256,19 +256,47 @@ def _load(options: FasterWhisperOptions) -> Any:  # faster_whisper is untyped
     if not is_local and "/" not in location and location not in available_models():
         names = ", ".join([*EMBEDDED, *sorted(set(available_models()) - set(EMBEDDED))])
         raise UserError(f"unknown model '{options.model}': use one of {names}, or a model folder")
+    if not is_local:
+        location = _download(options.model, location)
     try:
         return _short_context_class(WhisperModel)(
             location, device=device, compute_type=compute_type, cpu_threads=options.cpu_threads
         )
     except Exception as error:
-        if is_local:
-            raise UserError(f"cannot load the model in {location}: {error}") from None
         log.debug("model load failed", exc_info=True)
         raise UserError(
-            f"model '{options.model}' is not on this machine and could not be downloaded "
+            f"cannot load the model '{options.model}' ({location}) on {device} with "
+            f"compute type {compute_type}: {_reason(error)}; {_load_hint(error, device)}"
+        ) from None
+
+
+def _download(model: str, name: str) -> str:
+    """The folder of a named faster-whisper model, fetched from the hub on first use."""
+    from faster_whisper.utils import download_model
+
+    try:
+        return str(download_model(name))
+    except Exception as error:
+        log.debug("model download failed", exc_info=True)
+        raise UserError(
+            f"model '{model}' is not on this machine and could not be downloaded "
             f"({type(error).__name__}): connect to the internet, or use --model tiny.en or "
             "--model base (built in), or a local CTranslate2 folder"
         ) from None
+
+
+def _reason(error: Exception) -> str:
+    return " ".join(str(error).split())[:200].rstrip(".") or type(error).__name__
+
+
+def _load_hint(error: Exception, device: str) -> str:
+    """What a user can change when a model that is on disk does not load."""
+    text = str(error).lower()
+    if "out of memory" in text or isinstance(error, MemoryError) or "bad_alloc" in text:
+        return f"{device} memory is short: use a smaller --model, or --set asr.device=cpu"
+    if "compute type" in text or "compute_type" in text:
+        return "choose another with --set asr.compute_type=int8 (or float32)"
+    return "check that the folder holds a CTranslate2 Whisper model (model.bin, config.json)"
 
 
 class _TokenScores:

@@ -32,6 +32,7 @@ from canvascap.captions.profanity import for_display
 from canvascap.pipeline.channel import Receiver, Sender
 from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.stage import Context
+from canvascap.pipeline.tasks import cancel_and_wait
 from canvascap.pipeline.types import Caption, Role
 
 __all__ = ["CaptionDelivery", "DeliveryOptions", "Post", "platform_line"]
@@ -133,9 +134,7 @@ class CaptionDelivery(ABC):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(delivering), self.options.drain_s)
         finally:
-            delivering.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await delivering
+            await cancel_and_wait(delivering)
             if self._queue:
                 self.ctx.metrics.count(f"{self.name}.undelivered", len(self._queue))
                 log.warning(

@@ -28,6 +28,7 @@ from canvascap.captions.profanity import for_display
 from canvascap.pipeline.channel import Receiver, Sender
 from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.stage import Context
+from canvascap.pipeline.tasks import cancel_and_wait
 from canvascap.pipeline.types import Caption
 from canvascap.stages.sinks.cea608 import RollUp, reading_s, rows
 from canvascap.stages.sinks.delivery import platform_line
@@ -106,9 +107,7 @@ class ObsCaptions:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(sending), self.options.max_behind_s)
         finally:
-            sending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sending
+            await cancel_and_wait(sending)
 
     async def aclose(self) -> None:
         """Close the connection to OBS."""
