@@ -43,6 +43,7 @@ def caption_record(caption: Caption) -> dict[str, object]:
         "utterance": caption.utterance,
         "continues_word": caption.continues_word,
         "speaker": caption.speaker,
+        "stand_in": caption.stand_in,
         "words": [
             {
                 "text": w.text,
@@ -81,6 +82,7 @@ def caption_from_record(record: dict[str, Any], spoken: bool) -> Caption:
         continues_word=bool(record.get("continues_word", False)),
         role=role,
         speaker=str(record.get("speaker", "")),
+        stand_in=bool(record.get("stand_in", False)),
     )
 
 

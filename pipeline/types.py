@@ -124,6 +124,9 @@ class Caption:
     starts with the rest of the previous piece's last word ("just" was sent, then
     Whisper heard "justly"): displays join the two pieces without a space. `speaker` is
     who said it (``S1``, ``S2``, ... or a name given to a label; empty: not known).
+    `stand_in` marks a translation line that shows the spoken text because no
+    translation came (yet): displays may style it, and subtitles and platforms, which
+    take only real translations, leave it out.
     """
 
     id: int
@@ -141,6 +144,7 @@ class Caption:
     continues_word: bool = False
     role: Role = Role.SPOKEN
     speaker: str = ""
+    stand_in: bool = False
 
     @property
     def spoken(self) -> bool:

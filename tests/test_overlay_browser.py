@@ -212,6 +212,37 @@ async def test_after_a_reconnect_a_translation_showing_the_spoken_text_is_not_th
         assert await page.inner_text("#caption-0 .text:not(.translation)") == "good morning"
 
 
+async def test_a_stand_in_is_styled_apart_until_its_translation_comes() -> None:
+    async with overlay_server() as (sink, feed), chromium() as browser:
+        page = await browser.new_page(bypass_csp=True)
+        await page.goto(f"{sink.url}/overlay?fade=0&lang=es&show=both")
+        await feed.send(caption(0, "good morning"))
+        late = caption(0, "good morning", lang="es", final=False, role=Role.TRANSLATION)
+        await feed.send(replace(late, stand_in=True))
+        await page.wait_for_selector("#caption-0 .translation.stand-in")
+        assert float(await page.evaluate(OPACITY)) < 1
+        translated = caption(0, "buenos días", lang="es", source="good morning", rev=1)
+        await feed.send(replace(translated, role=Role.TRANSLATION))
+        await page.wait_for_function(
+            "document.querySelector('#caption-0 .translation')?.textContent === 'buenos días'"
+        )
+        assert await page.query_selector("#caption-0 .translation.stand-in") is None
+        watch = await browser.new_page(bypass_csp=True)
+        await feed.send(caption(1, "the next line"))
+        await feed.send(
+            replace(caption(1, "the next line", lang="es", role=Role.TRANSLATION), stand_in=True)
+        )
+        await watch.goto(f"{sink.url}/watch?lang=es")
+        await watch.wait_for_function("document.querySelectorAll('#lines p').length === 2")
+        classes = await watch.evaluate(
+            "[...document.querySelectorAll('#lines p')].map(p => p.className)"
+        )
+        assert classes == ["final", "pending"]
+
+
+OPACITY = "getComputedStyle(document.querySelector('#caption-0 .translation')).opacity"
+
+
 async def test_partial_shows_lighter_and_its_stable_words_stay_put() -> None:
     async with overlay_server() as (sink, feed), chromium() as browser:
         page = await browser.new_page(bypass_csp=True)

@@ -14,7 +14,7 @@ from canvascap.web.protocol import (
 
 FIELDS = {
     "v", "type", "id", "rev", "final", "text", "source", "lang", "role", "start_s",
-    "end_s", "stable_chars", "utterance", "continues_word", "speaker",
+    "end_s", "stable_chars", "utterance", "continues_word", "speaker", "stand_in",
 }  # fmt: skip
 
 

@@ -90,3 +90,16 @@ def test_whole_words_cuts_a_settled_start_back_to_a_word_boundary() -> None:
     assert whole_words("hello there friend", 8) == "hello"
     assert whole_words("hello there friend", 11) == "hello there"
     assert whole_words("hello", 5) == "hello"
+
+
+def test_a_final_never_rewrites_words_a_draft_showed_as_stable() -> None:
+    book = LineBook(["es"], context_size=4)
+    book.add_final(spoken(0, "we choose to go to the moon"), 0.0)
+    shown = book.draft(0, "es", "Elegimos ir", None, confident=True)
+    assert shown is not None and shown.stable_chars == len("Elegimos ir")
+    extended = book.revision(0, "es", "Elegimos ir a la Luna", final=True)
+    assert extended is not None and extended.text == "Elegimos ir a la Luna"
+    book.add_final(spoken(1, "in this decade"), 0.0)
+    book.draft(1, "es", "en esta", None, confident=True)
+    given_up = book.revision(1, "es", "in this decade", final=True)  # untranslated
+    assert given_up is not None and given_up.text == "en esta"

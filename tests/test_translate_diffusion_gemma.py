@@ -79,7 +79,10 @@ async def test_garbage_canvas_falls_back_to_the_source_text(tiny_model) -> None:
 
 
 class KnownCanvases(TransformersBackend):
-    """The real backend and streamer, with a model that 'denoises' scripted canvases."""
+    """The real backend and streamer, with a model that 'denoises' scripted canvases
+    (nothing holds what a draft showed, so no draft is stable)."""
+
+    drafts_hold = False
 
     def __init__(self, opts: TranslateOptions, canvases: list[str]) -> None:
         super().__init__(opts)
@@ -201,3 +204,36 @@ async def test_drafts_show_a_prefix_that_only_ever_grows(tiny_model) -> None:
             assert after.text.startswith(before.text) and after.rev > before.rev
         assert all(c.stable_chars == len(c.text) for c in drafts)
         assert [c for c in out if c.lang == lang][-1].final
+
+
+async def test_the_final_keeps_what_drafts_showed_as_stable(tiny_model) -> None:
+    # Random weights change their mind at every step; whatever a draft has shown as
+    # stable is held on the canvas from the next step on, so the committed canvas - and
+    # the final line - start with it.
+    opts = options(tiny_model, targets=["es", "de"], denoising_steps=8, draft_confidence=1e-9)
+    backend = TransformersBackend(opts)
+    await backend.start()
+    pairs = [(Job(0, "good morning everyone", "en", ["es", "de"]), lang) for lang in ("es", "de")]
+    skeleton, held = await plan_skeleton(backend, pairs)
+    drafts: list[str] = []
+    completion = await backend.complete(
+        build_prompt(held, []), max_tokens=256, on_draft=drafts.append, skeleton=skeleton
+    )
+    await backend.aclose()
+    assert skeleton is not None and drafts
+    final_lines = skeleton.read(completion.text)[0]
+    for draft in drafts:
+        for line in draft.splitlines():
+            label, _, text = line.partition("| ")
+            key = (0, label.split("|")[1])
+            assert final_lines.get(key, "").startswith(text.strip()), (line, final_lines)
+
+
+async def test_through_the_stage_every_final_starts_with_its_stable_drafts(tiny_model) -> None:
+    opts = options(tiny_model, targets=["es", "de"], denoising_steps=8, draft_confidence=1e-9)
+    out = await run_stage(TranslateStage(opts, Context(session="t")), [final(0, "good morning")])
+    for lang in ("es", "de"):
+        line = [c for c in out if c.lang == lang]
+        assert line[-1].final
+        for shown in line[:-1]:
+            assert line[-1].text.startswith(shown.text[: shown.stable_chars]), (shown, line[-1])

@@ -29,7 +29,9 @@ utterance, to be shown one after another on the same line (-1: show on its own).
 ``continues_word`` marks a piece whose text starts with the rest of the previous
 piece's last word ("just" sent, then "ly be considered"): show it without a space.
 ``speaker`` is who said the line (``S1``, ``S2``, ... or a name the user gave a label),
-empty when speaker labels are off; a new speaker starts a new line.
+empty when speaker labels are off; a new speaker starts a new line. ``stand_in`` marks a
+translation line whose text is the spoken words, shown while no translation is: style
+it as such (canvascap's pages show it dimmed), never pass it on as a translation.
 
 Versions: 2 added ``role`` to version 1. A client reads the ``v`` of every message and
 ignores messages of a version it does not know; canvascap's own pages reload
@@ -81,6 +83,7 @@ def caption_fields(caption: Caption) -> dict[str, Any]:
         "utterance": caption.utterance,
         "continues_word": caption.continues_word,
         "speaker": caption.speaker,
+        "stand_in": caption.stand_in,
     }
 
 

@@ -153,7 +153,9 @@ def convert_transcript(args: argparse.Namespace) -> int:
     if damaged:
         say(f"{damaged} damaged line(s) of {path} skipped")
     wanted = [
-        c for c in captions if (c.lang == args.lang and not c.spoken if args.lang else c.spoken)
+        c
+        for c in captions
+        if (c.lang == args.lang and not c.spoken and not c.stand_in if args.lang else c.spoken)
     ]
     if not wanted:
         langs = sorted({c.lang for c in captions if not c.spoken})

@@ -40,11 +40,17 @@ __all__ = ["CaptionDelivery", "DeliveryOptions", "Post", "platform_line"]
 log = logging.getLogger(__name__)
 
 
+def untranslated(caption: Caption, lang: str | None) -> bool:
+    """Whether ``caption`` is the final of the line a platform takes, left untranslated:
+    it is not sent (a platform shows only real translations), only counted."""
+    return lang is not None and caption.final and caption.stand_in and caption.lang == lang
+
+
 def platform_line(caption: Caption, lang: str | None) -> bool:
     """Whether a platform that takes one line of captions takes ``caption``: the finals
     of the spoken line, or of the translation into ``lang`` when one is chosen."""
-    if not caption.final or not caption.text:
-        return False
+    if not caption.final or not caption.text or caption.stand_in:
+        return False  # a stand-in is the spoken words, not the translation asked for
     if lang is None:
         return caption.spoken
     return caption.role is Role.TRANSLATION and caption.lang == lang
@@ -123,6 +129,8 @@ class CaptionDelivery(ABC):
         delivering = asyncio.create_task(self._deliver())
         try:
             async for caption in inbox:
+                if untranslated(caption, self.options.lang):
+                    self.ctx.metrics.count(f"{self.name}.untranslated")
                 if platform_line(caption, self.options.lang):
                     self._queue.append(self._display(caption))
                     if len(self._queue) > self.options.max_queue:

@@ -31,7 +31,7 @@ from canvascap.pipeline.stage import Context
 from canvascap.pipeline.tasks import cancel_and_wait
 from canvascap.pipeline.types import Caption
 from canvascap.stages.sinks.cea608 import RollUp, reading_s, rows
-from canvascap.stages.sinks.delivery import platform_line
+from canvascap.stages.sinks.delivery import platform_line, untranslated
 
 __all__ = ["ObsCaptions", "ObsOptions"]
 
@@ -97,6 +97,8 @@ class ObsCaptions:
         sending = asyncio.create_task(self._send_rows())
         try:
             async for caption in inbox:
+                if untranslated(caption, self.options.lang):
+                    self.ctx.metrics.count("obs.untranslated")
                 if not platform_line(caption, self.options.lang):
                     continue
                 self._rows.extend(rows(self._shown_to_people(caption).text))

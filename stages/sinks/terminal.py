@@ -75,6 +75,9 @@ class TerminalSink:
         self._writer.start()
         try:
             async for caption in inbox:
+                if caption.stand_in:  # the spoken line already shows these words
+                    self._screen.forget(caption.key)
+                    continue
                 self._screen.show(self._display(caption))
         finally:
             self._screen.close()
@@ -166,6 +169,13 @@ class _Screen:
                 self._partials[caption.key] = caption
             self._dirty = True
             self._changed.notify()
+
+    def forget(self, key: tuple[int, str]) -> None:
+        """Take a line's partial off the live line (its final is not shown here)."""
+        with self._changed:
+            if self._partials.pop(key, None) is not None:
+                self._dirty = True
+                self._changed.notify()
 
     def close(self) -> None:
         """No more captions: the writer ends once it has shown what is queued."""

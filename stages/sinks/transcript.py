@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import re
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -70,6 +70,8 @@ class TranscriptSink:
         self.base = Path(options.out_dir) / ctx.session
         self._files: dict[Path, _AppendFile] = {}
         self._tracks: dict[str, _Track] = {}
+        self._untranslated: Counter[str] = Counter()
+        """Finals per language that came untranslated (stand-ins), left out of subtitles."""
         self._started = False
         self._closed = False
 
@@ -112,6 +114,10 @@ class TranscriptSink:
                 continue
             record = json.dumps(caption_record(caption), ensure_ascii=False) + "\n"
             self._append(self.base.with_suffix(".jsonl"), record)
+            if caption.stand_in:  # a language's subtitles hold only its translations
+                self._untranslated[caption.lang] += 1
+                self.ctx.metrics.count(f"transcript.untranslated.{caption.lang}")
+                continue
             track = self._track("" if caption.spoken else caption.lang)
             self._write_cues(track, track.cues.add(self._display(caption)))
 
@@ -123,6 +129,13 @@ class TranscriptSink:
         self._track("")  # the spoken subtitles exist even for a session without speech
         for track in self._tracks.values():
             self._write_cues(track, track.cues.flush())
+        for lang, count in sorted(self._untranslated.items()):
+            log.warning(
+                "%d caption(s) were never translated into %s: left out of its subtitles "
+                "(the .jsonl transcript has them, marked stand_in)",
+                count,
+                lang,
+            )
         unwritten = 0
         for file in self._files.values():
             file.close()

@@ -4,8 +4,9 @@ One record per caption id holds everything the stage knows of it: the final sour
 caption, when it became final, the settled words of its partials and their kept
 translations, and per language the line's revision number, what is shown, whether it
 is final and the confident draft shown so far. ``LineBook`` turns each decision into the
-``Caption`` revision to send (or ``None`` when nothing new would be shown), and forgets
-captions long past as one record each. Synchronous and pure: tested without asyncio.
+``Caption`` revision to send (or ``None`` when nothing new would be shown), keeps every
+promise a revision made (a final starts with whatever a draft showed as stable), and
+forgets captions long past as one record each. Synchronous and pure: tested without asyncio.
 """
 
 from __future__ import annotations
@@ -149,9 +150,11 @@ class LineBook:
         final: bool,
         like: Caption | None = None,
         stable_chars: int = 0,
+        stand_in: bool = False,
     ) -> Caption | None:
         """The next revision of line ``(cid, lang)`` showing ``text``, modelled on
-        ``like`` (else the caption's source); ``None`` when nothing would change."""
+        ``like`` (else the caption's source); ``None`` when nothing would change.
+        ``stand_in``: the text is the spoken words, shown while no translation is."""
         record = self._records.get(cid)
         line = record.lines.get(lang) if record is not None else None
         if line is not None and (line.final or (not final and line.shown == text)):
@@ -160,6 +163,10 @@ class LineBook:
         if source is None:
             return None
         line = self._line(cid, lang)
+        if final and line.draft and not text.startswith(line.draft):
+            # Words shown as stable are never rewritten: when the final would (the line
+            # was given up, or the model went elsewhere), they are the final.
+            text, stand_in = line.draft, False
         line.rev += 1
         line.shown = text
         if final:
@@ -176,6 +183,7 @@ class LineBook:
             # A translated piece is whole words; only the spoken text can run on.
             continues_word=source.continues_word and lang == source.lang,
             role=Role.CLEANED if lang == source.lang else Role.TRANSLATION,
+            stand_in=stand_in,
         )
 
     def draft(

@@ -109,6 +109,18 @@ class Skeleton:
         """The canvas as a viewer may see it mid-denoising: each slot cut at its first
         unconfident token, and a ``whole_only`` slot left out until it is complete."""
         lines = []
+        for slot, kept in self.shown(ids, confidence, threshold):
+            text = decode([ids[position] for position in kept]).strip()
+            if text:
+                lines.append(f"{slot.prefix} {text}")
+        return "\n".join(lines)
+
+    def shown(
+        self, ids: Sequence[int], confidence: Sequence[float], threshold: float
+    ) -> list[tuple[Slot, list[int]]]:
+        """Per slot a draft shows, the canvas positions of the tokens it shows: the
+        confident start of the slot (a ``whole_only`` slot only once all confident)."""
+        shown = []
         for slot in self.slots:
             kept: list[int] = []
             complete = True
@@ -119,11 +131,10 @@ class Skeleton:
                 token = ids[position]
                 if token in self.vocabulary.stops or token == self.vocabulary.newline:
                     break  # the model ended the line here, and is sure of it
-                kept.append(token)
-            text = decode(kept).strip()
-            if text and (complete or not slot.whole_only):
-                lines.append(f"{slot.prefix} {text}")
-        return "\n".join(lines)
+                kept.append(position)
+            if kept and (complete or not slot.whole_only):
+                shown.append((slot, kept))
+        return shown
 
 
 def split_lines(ids: Sequence[int], newline: int, count: int) -> list[list[int]] | None:

@@ -45,6 +45,7 @@ from canvascap.stages.glossary import load_glossary
 from canvascap.stages.translation.asking import ask, make_backend, plan_skeleton, read_answer
 from canvascap.stages.translation.book import LineBook
 from canvascap.stages.translation.engines.backend import LlmBackend, LlmOptions
+from canvascap.stages.translation.outage import Outage
 from canvascap.stages.translation.packing import Job, canonical_lang
 from canvascap.stages.translation.planner import PlannerSettings, Request, RequestPlanner
 
@@ -118,6 +119,7 @@ class TranslateStage:
         self.planner = RequestPlanner(settings, self.backend.count_tokens)
         self._outbox: Sender[Caption] = _NotRunning()
         self._starting: asyncio.Task[None] | None = None
+        self.outage = Outage(self.name, ctx.metrics)
 
     @property
     def pending(self) -> list[Job]:
@@ -141,10 +143,7 @@ class TranslateStage:
         except UserError:
             raise
         except Exception as error:  # noqa: BLE001 - any failure to reach a server
-            log.warning(
-                "translation backend not ready (%s); captions flow untranslated until it answers",
-                _why(error),
-            )
+            self._failing(f"not ready: {_why(error)}")
             self.planner.failed(self._now_s())
 
     async def aclose(self) -> None:
@@ -242,7 +241,7 @@ class TranslateStage:
             source = self.book.source(job.id)
             for lang in job.langs:
                 if not self.book.is_shown(job.id, lang) and lang != job.lang:
-                    await self._emit(job.id, lang, job.text, final=False, like=source)
+                    await self._emit(job.id, lang, job.text, False, source, stand_in=True)
 
     # -- requests --------------------------------------------------------------------
     def _start_request(self) -> asyncio.Task[None] | None:
@@ -261,15 +260,17 @@ class TranslateStage:
                 self.book.earlier(first, self.options.context_finals),
                 self.glossary,
                 self.options.canvas_tokens,
-                lambda cid, lang, line: self._emit_draft(cid, lang, line, request.partial, True),
+                lambda cid, lang, line: self._emit_draft(
+                    cid, lang, line, request.partial, self.backend.drafts_hold
+                ),
                 self.ctx.metrics,
             )
         except UserError as error:  # a setting that cannot work, found late
             await self._disable(str(error), jobs.values())
             return
         except Exception as error:  # noqa: BLE001 - a broken backend must not stop captions
-            log.warning("translation request failed: %s", _why(error))
             self.ctx.metrics.count("translate.request_errors")
+            self._failing(_why(error))
             self.planner.failed(self._now_s())
             if request.final:
                 expected = [(job.id, lang) for job, lang in request.pairs]
@@ -278,6 +279,8 @@ class TranslateStage:
         found = answer.found
         if found:
             self.planner.answered()
+            if (recovered := self.outage.answered()) is not None:
+                log.warning(recovered)
         else:
             # An answer with nothing usable in it is a failure too: asking again at once
             # would only hammer a server that answers with empty text.
@@ -317,6 +320,11 @@ class TranslateStage:
             if lag is not None:
                 self.ctx.metrics.record(f"translate.settled_lag_s.{lang}", lag)
 
+    def _failing(self, why: str) -> None:
+        warning = self.outage.failed(why)
+        if warning is not None:
+            log.warning(warning)
+
     async def _started(self) -> None:
         """Wait for the backend to be up, starting it again if the last start failed."""
         if self._starting is None or (self._starting.done() and self._starting.exception()):
@@ -339,7 +347,8 @@ class TranslateStage:
     async def _give_up(self, job: Job, langs: list[str]) -> None:
         """Show the source text, untranslated, as the final line of each language."""
         for lang in list(langs):
-            await self._emit(job.id, lang, job.text, final=True, like=self.book.source(job.id))
+            source = self.book.source(job.id)
+            await self._emit(job.id, lang, job.text, True, source, stand_in=lang != job.lang)
             if lang in job.langs:
                 job.langs.remove(lang)
         self.ctx.metrics.count("translate.lines_untranslated", len(langs))
@@ -356,11 +365,20 @@ class TranslateStage:
             await self._outbox.send(forwarded)
 
     async def _emit(
-        self, cid: int, lang: str, text: str, final: bool, like: Caption | None
+        self,
+        cid: int,
+        lang: str,
+        text: str,
+        final: bool,
+        like: Caption | None,
+        stand_in: bool = False,
     ) -> None:
-        caption = self.book.revision(cid, lang, text, final, like)
-        if caption is not None:
-            await self._outbox.send(caption)
+        caption = self.book.revision(cid, lang, text, final, like, stand_in=stand_in)
+        if caption is None:
+            return
+        if caption.text != text:
+            self.ctx.metrics.count("translate.stable_kept")
+        await self._outbox.send(caption)
 
     def _emit_draft(
         self, cid: int, lang: str, text: str, like: Caption | None, confident: bool = False

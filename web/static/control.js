@@ -119,6 +119,15 @@ function showOutputs(counters) {
     const failed = counters[`${key}.failures`] || 0;
     if (sent || failed) parts.push(`${label}: ${sent} sent, ${failed} failed attempt(s)`);
   }
+  const requests = counters["translate.requests"] || 0;
+  const failedRequests = counters["translate.request_errors"] || 0;
+  const untranslated = counters["translate.lines_untranslated"] || 0;
+  if (requests || failedRequests) {
+    parts.push(
+      `Translation: ${requests} request(s), ${failedRequests} failed, ` +
+        `${untranslated} line(s) left untranslated`,
+    );
+  }
   document.getElementById("outputs").textContent = parts.join("; ");
 }
 

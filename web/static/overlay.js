@@ -109,7 +109,8 @@ function render() {
       line.appendChild(block); // its speaker was decided otherwise
     }
     const joined = primary === source && source.continues_word; // rest of the word before
-    block.className = `caption ${primary.final ? "final" : "partial"}${joined ? " continues" : ""}`;
+    const standIn = primary.stand_in ? " stand-in" : ""; // the spoken words, untranslated
+    block.className = `caption ${primary.final ? "final" : "partial"}${joined ? " continues" : ""}${standIn}`;
     block.lang = primary.lang;
     let text = block.querySelector(".text:not(.translation)");
     if (!text) {
@@ -125,6 +126,7 @@ function render() {
         second.dir = "auto";
       }
       second.lang = translated.lang;
+      second.classList.toggle("stand-in", Boolean(translated.stand_in));
       fill(second, translated, translated.text);
     } else if (second) {
       second.remove();

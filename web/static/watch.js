@@ -28,7 +28,8 @@ function updateLanguages() {
 function lineFor(lines) {
   const spoken = [...lines.values()].find((c) => c.role !== "translation");
   const wanted = chosen ? lines.get(chosen) : spoken;
-  return { caption: wanted || spoken, pending: Boolean(chosen) && !wanted };
+  // A stand-in is the spoken words shown while the translation is missing.
+  return { caption: wanted || spoken, pending: Boolean(chosen) && (!wanted || wanted.stand_in) };
 }
 
 function render() {

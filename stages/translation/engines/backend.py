@@ -87,6 +87,10 @@ class LlmBackend(ABC):
     canvas_length: int = 256
     """Tokens in one canvas; a skeleton fills exactly this many."""
 
+    drafts_hold: ClassVar[bool] = False
+    """Whether the tokens a draft shows are held until the answer is committed, so the
+    answer starts with them: only then may the stage show drafts as stable."""
+
     def __init__(self, options: LlmOptions, metrics: Metrics | None = None) -> None:
         self.options = options
         self.metrics = metrics or Metrics()

@@ -39,6 +39,7 @@ class TransformersBackend(LlmBackend):
     """``LlmBackend`` over ``DiffusionGemmaForBlockDiffusion``."""
 
     start_has_deadline = False  # a 26B model loads for as long as it takes
+    drafts_hold = True  # _CanvasProcessor holds what each draft showed
 
     def __init__(self, options: LlmOptions, metrics: Metrics | None = None) -> None:
         if not options.model:
@@ -213,8 +214,10 @@ def end_of_turn_ids(checkpoint: int | list[int] | None, tokenizer: Any) -> list[
 
 class _CanvasProcessor:
     """Runs first on every denoising step's logits, on the model's device: holds a
-    skeleton's pinned positions at their seed token, keeps the end of the turn out of
-    the lines, and notes each position's top probability for the draft."""
+    skeleton's pinned positions at their seed token, and every token a draft has shown
+    as stable at that token (so the committed canvas keeps what viewers were told will
+    not change), keeps the end of the turn out of the lines, and notes each position's
+    top probability for the draft."""
 
     HELD = -1e4  # finite: the temperature schedule divides it, and -inf would become nan
 
@@ -222,6 +225,9 @@ class _CanvasProcessor:
         import torch
 
         self.confidence: Any = None
+        self.device = device
+        self.shown: dict[int, int] = {}
+        """Canvas position to token, for the tokens drafts have shown as stable."""
         self.positions = self.tokens = self.free = self.banned = None
         if skeleton is not None:
             self.positions = torch.tensor(skeleton.pinned, device=device)
@@ -233,14 +239,28 @@ class _CanvasProcessor:
     def __call__(self, input_ids: Any, scores: Any, cur_step: Any) -> Any:
         import torch
 
-        if self.positions is not None:
+        if self.positions is not None or self.shown:
             scores = scores.clone()
+        if self.positions is not None:
             scores[:, self.positions, :] = self.HELD
             scores[:, self.positions, self.tokens] = 0.0
             if self.banned is not None and len(self.banned):
                 scores[:, self.free, self.banned] = self.HELD
+        if self.shown:
+            positions = torch.tensor(list(self.shown), device=self.device)
+            tokens = torch.tensor(list(self.shown.values()), device=self.device)
+            scores[:, positions, :] = self.HELD
+            scores[:, positions, tokens] = 0.0
         self.confidence = torch.softmax(scores[0].float(), dim=-1).amax(dim=-1).cpu()
         return scores
+
+    def hold(self, shown: dict[int, int]) -> None:
+        """Keep these tokens (canvas position to token) from the next step on."""
+        self.shown.update(shown)
+
+    def release(self) -> None:
+        """A canvas was committed: the next one holds nothing of it."""
+        self.shown.clear()
 
 
 class _DraftStreamer:
@@ -266,6 +286,8 @@ class _DraftStreamer:
 
     def put(self, value: Any) -> None:
         self.canvases += 1  # the first call is the prompt, later ones committed canvases
+        if self.canvas is not None:
+            self.canvas.release()
 
     def put_draft(self, value: Any = None, logits: Any = None) -> None:
         ids = (value if value is not None else logits.argmax(-1))[0].tolist()
@@ -276,6 +298,8 @@ class _DraftStreamer:
             return
         sure = confidence.tolist()
         if self.skeleton is not None:
+            shown = self.skeleton.shown(ids, sure, self.threshold)
+            self._hold({p: ids[p] for _, positions in shown for p in positions})
             self.on_draft(self.skeleton.draft(ids, sure, self.threshold, self._decode))
             return
         kept = []
@@ -283,7 +307,12 @@ class _DraftStreamer:
             if probability < self.threshold or token in self.stops:
                 break
             kept.append(token)
+        self._hold(dict(enumerate(kept)))
         self.on_draft(self._decode(kept))
+
+    def _hold(self, shown: dict[int, int]) -> None:
+        if self.canvas is not None and shown:
+            self.canvas.hold(shown)
 
     def _decode(self, ids: list[int]) -> str:
         return str(self.tokenizer.decode(ids, skip_special_tokens=True))
