@@ -34,6 +34,8 @@ class TranslationRequest:
     glossary: str | None = None
     model_chosen: bool = False
     """Whether the user chose a Whisper model (``--model``)."""
+    spoken: str | None = None
+    """The spoken languages the user gave (``--lang``), if any."""
 
     @property
     def wanted(self) -> bool:
@@ -46,7 +48,7 @@ def translation_overrides(request: TranslationRequest, preset: PipelineConfig) -
     if not request.wanted:
         return []
     has_stage = "translate" in preset.stages
-    if "backend" in request.backend or has_stage:
+    if request.backend or has_stage:
         options = dict(request.backend)
         if request.targets:
             options["targets"] = request.targets
@@ -56,7 +58,7 @@ def translation_overrides(request: TranslationRequest, preset: PipelineConfig) -
             options["glossary"] = request.glossary
         if has_stage:
             return [f"translate.{key}={json.dumps(value)}" for key, value in options.items()]
-        stage = {"use": "translate.llm", "inbox": {"size": 16, "policy": "coalesce"}}
+        stage = {"use": "translate.captions", "inbox": {"size": 16, "policy": "coalesce"}}
         return [f"stages.translate={json.dumps({**stage, 'options': options})}"]
     if request.targets == ["en"] and not request.cleanup:
         # No LLM: Whisper's own speech translation into English, multilingual model.
@@ -65,8 +67,16 @@ def translation_overrides(request: TranslationRequest, preset: PipelineConfig) -
         if not request.model_chosen and model.endswith(".en"):
             overrides += ["asr.model=base", "asr.language=auto"]
         return overrides
-    wanted = ", ".join(request.targets) or "cleanup"
-    raise UserError(f"translation into {wanted} needs an LLM backend: {HOW_TO_START}")
+    if request.cleanup:
+        raise UserError(f"--cleanup needs a language model: {HOW_TO_START}")
+    # No language model asked for: Marian models on this machine's CPU, one per pair.
+    language = request.spoken or str(preset.stages["asr"].options.get("language", "en"))
+    sources = [lang.strip() for lang in language.split(",") if lang.strip() not in ("", "auto")]
+    options = {"engine": "ctranslate2", "targets": request.targets, "sources": sources or ["en"]}
+    if request.glossary:
+        options["glossary"] = request.glossary
+    stage = {"use": "translate.captions", "inbox": {"size": 16, "policy": "coalesce"}}
+    return [f"stages.translate={json.dumps({**stage, 'options': options})}"]
 
 
 async def start_backend(backend: LlmBackend, options: LlmOptions) -> None:

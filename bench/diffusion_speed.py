@@ -146,6 +146,7 @@ def translate_end_to_end(model_dir: str, device: str) -> dict[str, Any]:
     from canvascap.pipeline.stage import Context
     from canvascap.pipeline.testing import run_stage
     from canvascap.pipeline.types import Caption
+    from canvascap.stages.translation.asking import make_backend
     from canvascap.stages.translation.engines.backend import Completion
     from canvascap.stages.translation.stage import TranslateOptions, TranslateStage
 
@@ -158,9 +159,10 @@ def translate_end_to_end(model_dir: str, device: str) -> dict[str, Any]:
         denoising_steps=16,
         timeout_s=60,
     )
-    stage = TranslateStage(options, Context(session="bench"))
+    backend = make_backend(options)
+    stage = TranslateStage(options, Context(session="bench"), backend=backend)
     latencies: list[float] = []
-    complete = stage.backend.complete
+    complete = backend.complete
 
     async def timed(prompt: str, **kwargs: Any) -> Completion:
         began = time.perf_counter()
@@ -169,7 +171,7 @@ def translate_end_to_end(model_dir: str, device: str) -> dict[str, Any]:
         finally:
             latencies.append(time.perf_counter() - began)
 
-    stage.backend.complete = timed  # type: ignore[method-assign]
+    backend.complete = timed  # type: ignore[method-assign]
     words = "the meeting will start with the numbers from the last quarter".split()
     finals = [
         Caption(i, 1, True, text, text, "en", i * 2.0, i * 2.0 + 1.5, time.monotonic_ns(), 0)

@@ -13,10 +13,12 @@ from tests.cli import canvascap
 from tests.fake_vllm import FakeVllm
 
 
-def test_targets_without_a_backend_fail_fast_saying_how_to_start_one(jfk, tmp_path) -> None:
-    result = canvascap("run", "--input", str(jfk), "--translate", "es", "--out", str(tmp_path))
+def test_cleanup_without_a_language_model_fails_fast_saying_how_to_start_one(jfk, tmp_path) -> None:
+    # Translation needs no language model (the CPU models do it: test_translate_marian);
+    # cleaning up the spoken line does.
+    result = canvascap("run", "--input", str(jfk), "--cleanup", "--out", str(tmp_path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "needs an LLM backend" in result.stderr and "vllm serve" in result.stderr
+    assert "--cleanup needs a language model" in result.stderr and "vllm serve" in result.stderr
 
 
 @pytest.mark.slow

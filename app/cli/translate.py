@@ -55,8 +55,9 @@ def add_translate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--translate",
         metavar="LANGS",
-        help="translate captions into these languages, e.g. es,de,ja "
-        "(needs --llm; 'en' alone works without one, via Whisper)",
+        help="translate captions into these languages, e.g. es,de,ja: on this computer's "
+        "CPU with a Marian model per language pair (in $CANVASCAP_MODELS), or with a "
+        "language model (--llm); 'en' alone uses Whisper's own translation",
     )
     parser.add_argument(
         "--cleanup",
@@ -94,6 +95,7 @@ def translation_request(args: argparse.Namespace) -> TranslationRequest:
         backend=_backend_options(args),
         glossary=getattr(args, "glossary", None),
         model_chosen=getattr(args, "model", None) is not None,
+        spoken=getattr(args, "lang", None),
     )
 
 

@@ -1,4 +1,4 @@
-"""``translate.llm``: cleaned captions and translations into many languages.
+"""``translate.captions``: cleaned captions and translations into many languages.
 
 (``translate.diffusion_gemma`` is the same stage under its earlier name.) Sits after the
 recogniser. Every caption passes straight through, so the source text is never delayed;
@@ -32,9 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, ClassVar, Literal
-
-from pydantic import Field, field_validator
+from typing import Any, ClassVar
 
 from canvascap.pipeline.channel import Closed, Full, Receiver, Sender
 from canvascap.pipeline.errors import UserError
@@ -42,11 +40,13 @@ from canvascap.pipeline.stage import Context
 from canvascap.pipeline.tasks import cancel_and_wait
 from canvascap.pipeline.types import Caption
 from canvascap.stages.glossary import load_glossary
-from canvascap.stages.translation.asking import ask, make_backend, plan_skeleton, read_answer
+from canvascap.stages.translation.asking import make_backend, plan_skeleton, read_answer
 from canvascap.stages.translation.book import LineBook
-from canvascap.stages.translation.engines.backend import LlmBackend, LlmOptions
+from canvascap.stages.translation.engine import Engine, LlmEngine, make_engine
+from canvascap.stages.translation.engines.backend import LlmBackend
+from canvascap.stages.translation.options import TranslateOptions
 from canvascap.stages.translation.outage import Outage
-from canvascap.stages.translation.packing import Job, canonical_lang
+from canvascap.stages.translation.packing import Job
 from canvascap.stages.translation.planner import PlannerSettings, Request, RequestPlanner
 
 __all__ = [
@@ -64,36 +64,6 @@ STARTUP_WAIT_S = 1.0
 """How long session start-up waits for the backend to say a setting cannot work."""
 
 
-class TranslateOptions(LlmOptions):
-    """Options of ``translate.llm``: the backend's, and the stage's own."""
-
-    targets: list[str] = Field(default_factory=list)
-    """Languages to translate into, e.g. ``[es, de, ja]``."""
-    cleanup: bool = False
-    """Also write a cleaned source line (ASR fixes, punctuation, no fillers)."""
-    canvas_tokens: int = Field(256, ge=16)
-    headroom: float = Field(0.2, ge=0, lt=1)
-    """Share of the canvas kept free when packing, for longer-than-expected lines."""
-    max_lag_s: float = Field(3.0, gt=0)
-    max_pending: int = Field(16, ge=1)
-    context_finals: int = Field(3, ge=0)
-    partials: Literal["off", "idle"] = "idle"
-    glossary: str | None = None
-    """YAML file: ``keep: [terms]`` and ``translate: {term: {lang: rendering}}``."""
-    drain_s: float = Field(4.0, ge=0)
-    """After the input ends, how long translations may still take; then the lines still
-    waiting are written untranslated, so the session ends on time."""
-
-    @field_validator("targets", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, list):
-            return [canonical_lang(str(part)) for part in value]
-        return value
-
-
 class TranslateStage:
     """Caption in, the same caption plus cleaned and translated lines out."""
 
@@ -107,8 +77,13 @@ class TranslateStage:
         self.name = "translate"
         self.options = options
         self.ctx = ctx
-        self.backend = backend or make_backend(options, ctx.metrics)
         self.glossary = load_glossary(options.glossary) if options.glossary else None
+        if backend is not None:
+            self.engine: Engine = LlmEngine(
+                backend, self.glossary, options.canvas_tokens, ctx.metrics
+            )
+        else:
+            self.engine = make_engine(options, ctx.metrics, self.glossary)
         self.book = LineBook(options.targets, options.context_finals + options.max_pending + 1)
         settings = PlannerSettings(
             max_lag_s=options.max_lag_s,
@@ -116,7 +91,7 @@ class TranslateStage:
             budget_tokens=int(options.canvas_tokens * (1 - options.headroom)),
             partials=options.partials == "idle",
         )
-        self.planner = RequestPlanner(settings, self.backend.count_tokens)
+        self.planner = RequestPlanner(settings, self.engine.count_tokens)
         self._outbox: Sender[Caption] = _NotRunning()
         self._starting: asyncio.Task[None] | None = None
         self.outage = Outage(self.name, ctx.metrics)
@@ -133,7 +108,7 @@ class TranslateStage:
         within a second; a model still loading or a server that does not answer only
         means that captions start untranslated, and requests wait for the backend.
         """
-        self._starting = asyncio.create_task(self.backend.start())
+        self._starting = asyncio.create_task(self.engine.start())
         await asyncio.wait({self._starting}, timeout=STARTUP_WAIT_S)
         if not self._starting.done():
             log.info("translation backend still starting; captions flow meanwhile")
@@ -149,7 +124,7 @@ class TranslateStage:
     async def aclose(self) -> None:
         """Stop a start still running and close the backend."""
         await cancel_and_wait(self._starting)
-        await self.backend.aclose()
+        await self.engine.aclose()
 
     # -- the wait loop ---------------------------------------------------------------
     async def run(self, inbox: Receiver[Caption], outbox: Sender[Caption]) -> None:
@@ -254,16 +229,12 @@ class TranslateStage:
         first = min(job.id for job, _ in request.pairs)
         try:
             await self._started()
-            answer = await ask(
-                self.backend,
+            answer = await self.engine.translate(
                 request.pairs,
                 self.book.earlier(first, self.options.context_finals),
-                self.glossary,
-                self.options.canvas_tokens,
                 lambda cid, lang, line: self._emit_draft(
-                    cid, lang, line, request.partial, self.backend.drafts_hold
+                    cid, lang, line, request.partial, self.engine.drafts_hold
                 ),
-                self.ctx.metrics,
             )
         except UserError as error:  # a setting that cannot work, found late
             await self._disable(str(error), jobs.values())
@@ -328,7 +299,7 @@ class TranslateStage:
     async def _started(self) -> None:
         """Wait for the backend to be up, starting it again if the last start failed."""
         if self._starting is None or (self._starting.done() and self._starting.exception()):
-            self._starting = asyncio.create_task(self.backend.start())
+            self._starting = asyncio.create_task(self.engine.start())
         # A request cancelled at the end of the session must not cancel a model load.
         await asyncio.shield(self._starting)
 

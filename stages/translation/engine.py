@@ -1,0 +1,209 @@
+"""What the translate stage translates with: a language model, or a CPU translation model.
+
+``Engine`` is the stage's one view of either. ``LlmEngine`` sends packed canvases to a
+DiffusionGemma backend (``asking``); ``MarianEngine`` batches each language pair
+through CTranslate2 (``engines.marian``), on any CPU. The stage's policy - deadlines,
+stand-ins, settled words, back-off - is the same for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+from canvascap.pipeline.errors import UserError
+from canvascap.pipeline.metrics import Metrics
+from canvascap.stages.glossary import Glossary
+from canvascap.stages.translation.asking import Answer, ShowDraft, ask, make_backend
+from canvascap.stages.translation.engines.backend import LlmBackend
+from canvascap.stages.translation.engines.marian import MarianModels, default_models_dir
+from canvascap.stages.translation.options import TranslateOptions
+from canvascap.stages.translation.packing import Earlier, Job
+
+__all__ = ["Engine", "LlmEngine", "MarianEngine", "make_engine", "missing_model"]
+
+log = logging.getLogger(__name__)
+
+
+class Engine(Protocol):
+    """Translates the lines of one request."""
+
+    @property
+    def drafts_hold(self) -> bool:
+        """Whether drafts it shows are kept by its answer (only then are they stable)."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """How long a text is, for packing requests."""
+        ...
+
+    async def start(self) -> None:
+        """Load models or reach the server; raise ``UserError`` for what cannot work."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what ``start`` opened."""
+        ...
+
+    async def translate(
+        self, pairs: list[tuple[Job, str]], context: list[Earlier], show_draft: ShowDraft
+    ) -> Answer:
+        """The lines for ``pairs``: those found and those missing."""
+        ...
+
+
+class LlmEngine:
+    """A DiffusionGemma backend, asked for packed canvases."""
+
+    def __init__(
+        self, backend: LlmBackend, glossary: Glossary | None, canvas_tokens: int, metrics: Metrics
+    ) -> None:
+        self.backend = backend
+        self.glossary = glossary
+        self.canvas_tokens = canvas_tokens
+        self.metrics = metrics
+
+    @property
+    def drafts_hold(self) -> bool:
+        """The backend's own word."""
+        return self.backend.drafts_hold
+
+    def count_tokens(self, text: str) -> int:
+        """The backend's tokens."""
+        return self.backend.count_tokens(text)
+
+    async def start(self) -> None:
+        """Load the model or check the server."""
+        await self.backend.start()
+
+    async def aclose(self) -> None:
+        """Close the backend."""
+        await self.backend.aclose()
+
+    async def translate(
+        self, pairs: list[tuple[Job, str]], context: list[Earlier], show_draft: ShowDraft
+    ) -> Answer:
+        """One packed request."""
+        return await ask(
+            self.backend,
+            pairs,
+            context,
+            self.glossary,
+            self.canvas_tokens,
+            show_draft,
+            self.metrics,
+        )
+
+
+def missing_model(pair: str, folder: Path) -> str:
+    """How to get a pair's model, in words."""
+    return (
+        f"no translation model for {pair} in {folder}: convert one there with "
+        f"'ct2-transformers-converter --model Helsinki-NLP/opus-mt-{pair} --output_dir "
+        f"{folder / pair} --copy_files source.spm target.spm', or point CANVASCAP_MODELS "
+        "at a folder that holds it"
+    )
+
+
+def make_engine(options: TranslateOptions, metrics: Metrics, glossary: Glossary | None) -> Engine:
+    """The engine the options name."""
+    if options.engine == "ctranslate2":
+        folder = Path(options.models).expanduser() if options.models else None
+        return MarianEngine(
+            options.sources, options.targets, folder, _device(options.device), metrics
+        )
+    return LlmEngine(make_backend(options, metrics), glossary, options.canvas_tokens, metrics)
+
+
+def _device(device: str) -> str:
+    if device != "auto":
+        return device
+    import ctranslate2
+
+    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+
+
+class MarianEngine:
+    """Marian models on CTranslate2: each language pair batched, in one worker thread."""
+
+    drafts_hold = True  # a settled translation is the target prefix of its final
+
+    def __init__(
+        self,
+        sources: list[str],
+        targets: list[str],
+        folder: Path | None = None,
+        device: str = "cpu",
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.sources = sources
+        self.targets = targets
+        self.models = MarianModels(folder or default_models_dir(), device=device)
+        self.metrics = metrics or Metrics()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="marian")
+        self._told: set[str] = set()
+
+    def count_tokens(self, text: str) -> int:
+        """Words: a pair's batch has no canvas to fill."""
+        return len(text.split())
+
+    async def start(self) -> None:
+        """Check that every pair the session needs is there, and load them."""
+        routes = []
+        for source in self.sources:
+            for target in self.targets:
+                route = self.models.route(source, target)
+                if route is None:
+                    raise UserError(
+                        missing_model(self.models.missing(source, target), self.models.folder)
+                    )
+                routes += route
+        loop = asyncio.get_running_loop()
+        for name in dict.fromkeys(routes):
+            await loop.run_in_executor(self._executor, self.models.translate, [name], ["."])
+
+    async def aclose(self) -> None:
+        """Let a batch still running finish in the background."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def translate(
+        self, pairs: list[tuple[Job, str]], context: list[Earlier], show_draft: ShowDraft
+    ) -> Answer:
+        """Every line of ``pairs``, one batch per language pair."""
+        groups: dict[tuple[str, str], list[Job]] = defaultdict(list)
+        for job, lang in pairs:
+            groups[(job.lang, lang)].append(job)
+        found: dict[tuple[int, str], str] = {}
+        missing: list[tuple[int, str]] = []
+        loop = asyncio.get_running_loop()
+        for (source, target), jobs in groups.items():
+            route = self.models.route(source, target)
+            if route is None:
+                self._tell_missing(source, target)
+                missing += [(job.id, target) for job in jobs]
+                continue
+            texts = [job.text for job in jobs]
+            prefixes = [job.kept.get(target, "") for job in jobs]
+            lines = await loop.run_in_executor(
+                self._executor, self.models.translate, route, texts, prefixes
+            )
+            self.metrics.count("translate.requests")
+            self.metrics.count("translate.lines_requested", len(jobs))
+            for job, line in zip(jobs, lines, strict=True):
+                if line:
+                    found[(job.id, target)] = line
+                else:
+                    missing.append((job.id, target))
+        return Answer(found, missing, pinned=True)
+
+    def _tell_missing(self, source: str, target: str) -> None:
+        pair = self.models.missing(source, target)
+        if pair not in self._told:
+            self._told.add(pair)
+            log.warning(
+                "%s; its lines are shown untranslated", missing_model(pair, self.models.folder)
+            )
