@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
             return commands.convert_transcript(args)
         if args.command == "llm":
             return llm_check(args)
+        if args.command == "models":
+            return commands.models(args)
         if args.command == "bench":
             if args.bench_command == "speakers":
                 return commands.bench_speakers(args)

@@ -167,6 +167,56 @@ def convert_transcript(args: argparse.Namespace) -> int:
     return 0
 
 
+def models(args: argparse.Namespace) -> int:
+    """``models list | fetch | remove``: the CPU translation models on this machine."""
+    from canvascap.model_store import fetch_pair, installed_pairs, remove_pair
+    from canvascap.stages.translation.engines.marian import default_models_dir
+
+    folder = default_models_dir()
+    if args.models_command == "list":
+        for pair in installed_pairs(folder):
+            print(pair)
+        say(f"models folder: {folder}")
+        return 0
+    pairs = _pairs(args.pairs)
+    for pair in pairs:
+        if args.models_command == "remove":
+            say(f"{pair}: {'removed' if remove_pair(pair, folder) else 'not installed'}")
+            continue
+        fetch_pair(pair, folder, _progress_line(pair))
+        say(f"{pair}: fetched and checked, in {folder / pair}")
+    return 0
+
+
+def _pairs(text: str) -> list[str]:
+    """``en-es,fr`` as pairs: a bare language is from English."""
+    pairs = []
+    for part in (p.strip().lower() for p in text.split(",") if p.strip()):
+        pair = part if "-" in part else f"en-{part}"
+        source, _, target = pair.partition("-")
+        if not (source.isalpha() and target.isalpha()):
+            raise UserError(f"'{part}' is not a language pair: give e.g. en-es or es")
+        pairs.append(pair)
+    return pairs
+
+
+def _progress_line(pair: str) -> Callable[[str, int, int], None]:
+    """Progress on stderr: a line per file, redrawn on a terminal."""
+    interactive = sys.stderr.isatty()
+    shown: dict[str, int] = {}
+
+    def show(name: str, done: int, total: int) -> None:
+        percent = 100 * done // total if total else 0
+        if not interactive and shown.get(name, -10) + 10 > percent and done != total:
+            return
+        shown[name] = percent
+        end = "\r" if interactive and done != total else "\n"
+        sys.stderr.write(f"canvascap: {pair} {name}: {done / 1e6:.1f} MB ({percent}%){end}")
+        sys.stderr.flush()
+
+    return show
+
+
 def devices() -> int:
     """``devices``: list capture devices, the default one marked."""
     from canvascap.stages.sources.mic import NO_DEVICE, list_input_devices

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"canvascap {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_run, _demo, _transcribe, _transcript, _llm, _bench, _devices):
+    for add in (_run, _demo, _transcribe, _transcript, _llm, _models, _bench, _devices):
         add(commands)
     return parser
 
@@ -143,6 +143,26 @@ def _llm(commands: Commands) -> None:
     check.add_argument("--translate", metavar="LANGS", help="target languages (default: es,de)")
     add_llm_options(check)
     check.add_argument("-v", "--verbose", action="store_true", help="log details")
+
+
+def _models(commands: Commands) -> None:
+    models = commands.add_parser(
+        "models",
+        help="the CPU translation models: list, fetch, remove language pairs",
+        description="Translation models for --translate without --llm, one folder per "
+        "language pair in $CANVASCAP_MODELS (default ~/.cache/canvascap/models). Fetched "
+        "from the model hub, or from $CANVASCAP_MODELS_URL (a mirror with <pair>/SHA256SUMS); "
+        "every file is checked before use, and a cut download resumes.",
+    )
+    models_commands = models.add_subparsers(dest="models_command", required=True, metavar="COMMAND")
+    models_commands.add_parser("list", help="the pairs on this machine")
+    for name, what in (("fetch", "download and check"), ("remove", "delete")):
+        action = models_commands.add_parser(name, help=f"{what} language pairs")
+        action.add_argument(
+            "pairs",
+            metavar="PAIRS",
+            help="pairs (en-es,en-fr) or target languages (es,fr: from English)",
+        )
 
 
 def _devices(commands: Commands) -> None:

@@ -102,10 +102,9 @@ class LlmEngine:
 def missing_model(pair: str, folder: Path) -> str:
     """How to get a pair's model, in words."""
     return (
-        f"no translation model for {pair} in {folder}: convert one there with "
-        f"'ct2-transformers-converter --model Helsinki-NLP/opus-mt-{pair} --output_dir "
-        f"{folder / pair} --copy_files source.spm target.spm', or point CANVASCAP_MODELS "
-        "at a folder that holds it"
+        f"no translation model for {pair} in {folder}: run 'canvascap models fetch {pair}' "
+        f"(offline: copy the pair's folder to {folder / pair}, or point CANVASCAP_MODELS "
+        "at a folder that holds it)"
     )
 
 
