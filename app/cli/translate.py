@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from canvascap.pipeline.config import PipelineConfig
 from canvascap.pipeline.errors import UserError
@@ -16,6 +17,9 @@ from canvascap.translation_setup import (
     start_backend,
     translation_overrides,
 )
+
+if TYPE_CHECKING:
+    from canvascap.stages.translation.options import TranslateOptions
 
 __all__ = [
     "SAMPLE_CAPTIONS",
@@ -87,6 +91,14 @@ def _backend_options(args: argparse.Namespace) -> dict[str, object]:
     return options
 
 
+def _llm_options(args: argparse.Namespace) -> TranslateOptions:
+    """The backend the flags name, for a one-off request (Spanish and German unless
+    ``--translate`` says otherwise)."""
+    from canvascap.stages.translation.options import TranslateOptions
+
+    return TranslateOptions(**{"targets": _targets(args) or ["es", "de"], **_backend_options(args)})
+
+
 def translation_request(args: argparse.Namespace) -> TranslationRequest:
     """What the flags ask of translation."""
     return TranslationRequest(
@@ -108,11 +120,8 @@ def llm_check(args: argparse.Namespace) -> int:
     """Send one packed request to the configured backend and report what came back."""
     from canvascap.stages.translation.asking import ask, make_backend
     from canvascap.stages.translation.packing import Job
-    from canvascap.stages.translation.stage import TranslateOptions
 
-    options = TranslateOptions(
-        **{"targets": _targets(args) or ["es", "de"], **_backend_options(args)}
-    )
+    options = _llm_options(args)
     backend = make_backend(options)
 
     async def check() -> dict[str, object]:
@@ -151,11 +160,8 @@ def bench_translate(args: argparse.Namespace) -> int:
     import importlib.util
 
     from canvascap.bench import translation
-    from canvascap.stages.translation.stage import TranslateOptions
 
-    options = TranslateOptions(
-        **{"targets": _targets(args) or ["es", "de"], **_backend_options(args)}
-    )
+    options = _llm_options(args)
     if args.quality:
         if not args.mt:
             raise UserError("--quality needs --mt DIR, the folder of ntrex128.*.txt files")

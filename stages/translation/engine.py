@@ -20,7 +20,11 @@ from canvascap.pipeline.metrics import Metrics
 from canvascap.stages.glossary import Glossary
 from canvascap.stages.translation.asking import Answer, ShowDraft, ask, make_backend
 from canvascap.stages.translation.engines.backend import LlmBackend
-from canvascap.stages.translation.engines.marian import MarianModels, default_models_dir
+from canvascap.stages.translation.engines.marian import (
+    MarianModels,
+    default_models_dir,
+    pair_name,
+)
 from canvascap.stages.translation.options import TranslateOptions
 from canvascap.stages.translation.packing import Earlier, Job
 
@@ -157,9 +161,7 @@ class MarianEngine:
             for target in self.targets:
                 route = self.models.route(source, target)
                 if route is None:
-                    raise UserError(
-                        missing_model(self.models.missing(source, target), self.models.folder)
-                    )
+                    raise UserError(missing_model(pair_name(source, target), self.models.folder))
                 routes += route
         loop = asyncio.get_running_loop()
         for name in dict.fromkeys(routes):
@@ -200,7 +202,7 @@ class MarianEngine:
         return Answer(found, missing, pinned=True)
 
     def _tell_missing(self, source: str, target: str) -> None:
-        pair = self.models.missing(source, target)
+        pair = pair_name(source, target)
         if pair not in self._told:
             self._told.add(pair)
             log.warning(

@@ -83,18 +83,15 @@ class MarianModels:
             return [first, second]
         return None
 
-    def missing(self, source: str, target: str) -> str:
-        """The pair to fetch for ``source`` to ``target`` (the direct one)."""
-        return pair_name(source, target)
-
     def translate(
         self, route: list[str], texts: list[str], prefixes: list[str] | None = None
     ) -> list[str]:
         """``texts`` through the pairs of ``route`` (blocking). A prefix, where given,
         starts the translation (only on a route of one pair)."""
-        for step, name in enumerate(route):
-            last = step == len(route) - 1
-            texts = self._one(name, texts, prefixes if last and len(route) == 1 else None)
+        if len(route) == 1:
+            return self._one(route[0], texts, prefixes)
+        for name in route:
+            texts = self._one(name, texts, None)
         return texts
 
     def _one(self, name: str, texts: list[str], prefixes: list[str] | None) -> list[str]:
