@@ -11,6 +11,7 @@ from canvascap.pipeline.config import PipelineConfig
 from canvascap.pipeline.errors import UserError
 
 if TYPE_CHECKING:
+    from canvascap.stages.translation.engine import Engine
     from canvascap.stages.translation.engines.backend import LlmBackend, LlmOptions
 
 __all__ = ["HOW_TO_START", "TranslationRequest", "start_backend", "translation_overrides"]
@@ -19,7 +20,8 @@ HOW_TO_START = (
     "start a DiffusionGemma backend: on a GPU server run "
     "'vllm serve google/diffusiongemma-26B-A4B-it' and add --llm openai "
     "--llm-url http://HOST:8000/v1, or run it in process with --llm transformers "
-    "--llm-model PATH_OR_ID"
+    "--llm-model PATH_OR_ID; or point --llm-url at any OpenAI-compatible server "
+    "(llama.cpp, Ollama, LM Studio) with --llm openai"
 )
 
 
@@ -79,7 +81,7 @@ def translation_overrides(request: TranslationRequest, preset: PipelineConfig) -
     return [f"stages.translate={json.dumps({**stage, 'options': options})}"]
 
 
-async def start_backend(backend: LlmBackend, options: LlmOptions) -> None:
+async def start_backend(backend: LlmBackend | Engine, options: LlmOptions) -> None:
     """Start a backend for a one-off command; unreachable is a one-line error."""
     try:
         await backend.start()

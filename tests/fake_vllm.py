@@ -15,7 +15,15 @@ and ``diffusion_pinned``: pinned positions keep their seed token, and the "model
 writes only the free positions between them, so a pinned ``id|lang|`` label cannot be
 changed. Its tokenizer gives one token per word (with its leading space) and per
 newline, with ``<pad>`` (0) and ``<turn|>`` (1) as special tokens. Mode ``old`` refuses the
-seed canvas with HTTP 400, as a vLLM from before template infilling would.
+seed canvas with HTTP 400, as a vLLM from before template infilling would; mode
+``ignores_xargs`` takes the seed canvas but writes the lines in reverse order, as an
+OpenAI-compatible server that drops fields it does not know would.
+
+Given another ``model`` (an ordinary instruct model), it is vLLM serving that model:
+it takes ``temperature`` and ``structured_outputs`` (refused with HTTP 400 in mode
+``no_structured``), and answers ``Translate to Spanish: words`` with the words in
+reverse order, quoted and labelled (``Spanish: "words reversed"``), as small models
+write.
 """
 
 from __future__ import annotations
@@ -113,7 +121,8 @@ def answer_for(prompt: str, drop_last: bool = False) -> str:
 class FakeVllm:
     """Runs on a background thread; ``mode`` may change while it runs."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, model: str = MODEL) -> None:
+        self.model = model
         self.mode = "ok"
         self.delay_s = 0.0
         self.stopping = threading.Event()
@@ -133,7 +142,8 @@ class FakeVllm:
                     return self._send(404, {"error": "not found"})
                 if fake.mode == "trickle_models":
                     return self._trickle()
-                self._send(200, {"object": "list", "data": [{"id": MODEL}]})
+                model = {"id": fake.model, "object": "model", "owned_by": "vllm"}
+                self._send(200, {"object": "list", "data": [model]})
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -144,6 +154,8 @@ class FakeVllm:
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"error": "not found"})
                 fake.requests.append(body)
+                if fake.model != MODEL:
+                    return self._chat(body)
                 problem = fake.check(body)
                 if problem:
                     fake.refused.append(problem)
@@ -166,9 +178,25 @@ class FakeVllm:
                         xargs.get("diffusion_pinned", []),
                         drop_last=fake.mode == "missing",
                     )
+                    if fake.mode == "ignores_xargs":
+                        text = "\n".join(reversed(answer_for(prompt).splitlines()))
                 else:
                     text = answer_for(prompt, drop_last=fake.mode == "missing")
                 self._stream(text)
+
+            def _chat(self, body: dict[str, Any]) -> None:
+                """An ordinary model: one line, quoted and labelled, words reversed."""
+                if fake.mode == "no_structured" and "structured_outputs" in body:
+                    fake.refused.append("structured_outputs")
+                    return self._send(400, {"error": {"message": "unknown field"}})
+                time.sleep(fake.delay_s)
+                asked = re.match(r"Translate to (\w+): (.*)", body["messages"][-1]["content"])
+                if asked is None:
+                    text = "I can only translate."
+                else:
+                    text = f'{asked[1]}: "{" ".join(reversed(asked[2].split()))}"'
+                message = {"role": "assistant", "content": text}
+                self._send(200, {"choices": [{"index": 0, "message": message}]})
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()

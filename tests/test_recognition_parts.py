@@ -189,3 +189,26 @@ def test_a_final_after_words_sent_early_is_split_by_its_words_times() -> None:
         (5, "S2", "Next one."),
     ]
     assert replace(pieces[0], speaker="") != pieces[0]
+
+
+def test_text_whisper_did_not_translate_is_labelled_with_the_language_heard() -> None:
+    from canvascap.stages.recognition.translated import translation_lang
+
+    # What Whisper base wrote for real speech, asked to translate it into English.
+    translated = [
+        ("fr", " Under the consulate, it becomes the conservator of the ZO and Forel."),
+        ("pt", " A washing machine can not be learned in an office."),
+        ("de", " The rear of this portal lying in the room was used as a small hall."),
+    ]
+    for heard, text in translated:
+        assert translation_lang(text, heard) == "en", text
+    # ... and what it wrote when it did not translate: the speech as heard.
+    untranslated = [
+        ("fr", "Sous le consulat il devient conservateur des eaux et forêts."),
+        ("es", "Las arenas son blanquecinas de grano medio y tiene muy poca asistencia."),
+        ("de", "Der hinter diesem Portal liegenden Raum wurde als Leichenhalle genutzt."),
+        ("th", "บุษ แม่นือภาษาลาเบินอยู่"),  # synthetic French speech, heard as Thai
+    ]
+    for heard, text in untranslated:
+        assert translation_lang(text, heard) == heard, text
+    assert translation_lang("Thank you.", "fr") == "en"  # too short to doubt

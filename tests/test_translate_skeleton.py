@@ -112,6 +112,25 @@ async def test_a_vllm_without_template_infilling_is_asked_in_free_text_once_told
     assert len(warnings) == 1
 
 
+async def test_a_server_that_ignores_the_seed_canvas_is_not_read_by_position(caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    with FakeVllm() as server:
+        server.mode = "ignores_xargs"  # takes vllm_xargs, writes the lines in another order
+        stage = TranslateStage(
+            TranslateOptions(backend="openai", url=server.url, targets=["es", "de"]),
+            Context(session="t"),
+        )
+        out = await run_stage(stage, [final(0, "good morning"), final(1, "let us begin")])
+    got = {c.key: c.text for c in out if c.final}
+    # Read by position, the reversed answer would put German words in Spanish lines.
+    assert got[(0, "es")] == "[es] good morning" and got[(0, "de")] == "[de] good morning"
+    assert got[(1, "es")] == "[es] let us begin"
+    seeded = ["diffusion_seed_canvas" in r["vllm_xargs"] for r in server.requests]
+    assert seeded[0] and not any(seeded[1:])  # never trusted with a skeleton again
+    warnings = [r.message for r in caplog.records if "did not keep the pinned labels" in r.message]
+    assert len(warnings) == 1
+
+
 def test_llm_check_says_whether_the_server_held_the_skeleton() -> None:
     reports = {}
     for mode in ("ok", "old"):

@@ -37,7 +37,7 @@ SAMPLE_CAPTIONS = [
 
 
 def add_llm_options(parser: argparse.ArgumentParser) -> None:
-    """``--llm``, ``--llm-model``, ``--llm-url``."""
+    """``--llm``, ``--llm-model``, ``--llm-url``, ``--llm-kind``."""
     parser.add_argument(
         "--llm",
         choices=("transformers", "openai"),
@@ -51,6 +51,13 @@ def add_llm_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--llm-url", metavar="URL", help="server base URL (default: http://127.0.0.1:8000/v1)"
+    )
+    parser.add_argument(
+        "--llm-kind",
+        choices=("auto", "diffusion", "chat"),
+        help="what the server serves: DiffusionGemma (packed canvases) or an ordinary chat "
+        "model such as llama.cpp's or Ollama's (one line per request); default auto: "
+        "DiffusionGemma when the served model's name says so",
     )
 
 
@@ -88,6 +95,8 @@ def _backend_options(args: argparse.Namespace) -> dict[str, object]:
         options["model"] = args.llm_model
     if args.llm_url:
         options["url"] = args.llm_url
+    if getattr(args, "llm_kind", None):
+        options["kind"] = args.llm_kind
     return options
 
 
@@ -117,15 +126,15 @@ def translate_overrides(args: argparse.Namespace, preset: PipelineConfig) -> lis
 
 
 def llm_check(args: argparse.Namespace) -> int:
-    """Send one packed request to the configured backend and report what came back."""
-    from canvascap.stages.translation.asking import ask, make_backend
+    """Send one request (two captions x the languages) and report what came back."""
+    from canvascap.stages.translation.engine import make_engine
     from canvascap.stages.translation.packing import Job
 
     options = _llm_options(args)
-    backend = make_backend(options)
+    engine = make_engine(options, Metrics(), None)
 
     async def check() -> dict[str, object]:
-        await start_backend(backend, options)
+        await start_backend(engine, options)
         jobs = [Job(i, text, "en", list(options.targets)) for i, text in enumerate(SAMPLE_CAPTIONS)]
         pairs = [(job, lang) for job in jobs for lang in job.langs]
         started = time.monotonic()
@@ -136,23 +145,42 @@ def llm_check(args: argparse.Namespace) -> int:
             drafts += 1
 
         try:
-            answer = await ask(backend, pairs, [], None, 256, on_draft, Metrics())
+            answer = await engine.translate(pairs, [], on_draft)
         finally:
-            await backend.aclose()
-        latency = time.monotonic() - started
-        reason = getattr(backend, "free_text_reason", None)
+            await engine.aclose()
         return {
-            "latency_s": round(latency, 3),
+            "latency_s": round(time.monotonic() - started, 3),
+            **_what_answered(engine, answer.pinned),
             "lines_returned": len(answer.found),
             "lines_missing": len(answer.missing),
             "drafts": drafts,
-            "skeleton": "pinned" if answer.pinned else f"free text ({reason or 'not supported'})",
             "lines": {f"{cid}|{lang}": text for (cid, lang), text in answer.found.items()},
         }
 
     report = asyncio.run(check())
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0 if report["lines_missing"] == 0 else 1
+
+
+def _what_answered(engine: object, pinned: bool) -> dict[str, object]:
+    """The server's kind and how it was asked, for ``llm check``."""
+    from canvascap.stages.translation.engine import LlmEngine, ServerEngine
+    from canvascap.stages.translation.engines.chat_server import ChatServerEngine
+
+    out: dict[str, object] = {}
+    if isinstance(engine, ServerEngine):
+        if engine.server is not None:
+            out["server"] = engine.server.kind
+        engine = engine.inner
+    if isinstance(engine, ChatServerEngine):
+        out["model"] = engine.model
+        out["requests"] = "one line per request (a chat model)"
+        out["constrained"] = engine.constrained
+    elif isinstance(engine, LlmEngine):
+        reason = getattr(engine.backend, "free_text_reason", None)
+        out["requests"] = "packed canvases (DiffusionGemma)"
+        out["skeleton"] = "pinned" if pinned else f"free text ({reason or 'not supported'})"
+    return out
 
 
 def bench_translate(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from canvascap.pipeline.stage import Context
 from canvascap.pipeline.types import Word
 from canvascap.stages.recognition.asr import AsrOptions, AsrStage, Transcript
 from canvascap.stages.recognition.languages import parse_languages
+from canvascap.stages.recognition.translated import translation_lang
 from canvascap.stages.recognition.whisper_models import EMBEDDED, resolve_model
 
 __all__ = ["FasterWhisperAsr", "FasterWhisperOptions", "FasterWhisperTranscriber", "encoder_frames"]
@@ -79,6 +80,7 @@ class FasterWhisperTranscriber:
         self._scores = _TokenScores(self.model.model)
         self.model.model = self._scores
         self.multilingual = bool(self.model.model.is_multilingual)
+        self._told_untranslated = False
         self._check_language()
 
     def transcribe(
@@ -127,7 +129,9 @@ class FasterWhisperTranscriber:
         tokens = sum(len(segment.tokens) for segment in found) or 1
         return Transcript(
             text=text,
-            lang="en" if opts.task == "translate" else info.language,
+            lang=self._translated_lang(text, info.language)
+            if opts.task == "translate"
+            else info.language,
             words=words,
             no_speech_prob=max((s.no_speech_prob for s in found), default=1.0),
             avg_logprob=sum(s.avg_logprob * len(s.tokens) for s in found) / tokens,
@@ -136,6 +140,22 @@ class FasterWhisperTranscriber:
             word_probability=sum(w.probability for w in words) / len(words) if words else 1.0,
             word_confidence=self._word_confidence(found, text),
         )
+
+    def _translated_lang(self, text: str, heard: str) -> str:
+        """``en`` for a real translation; the heard language, said once, for text that
+        Whisper wrote down as heard instead of translating."""
+        lang = translation_lang(text, heard)
+        if lang != "en" and not self._told_untranslated:
+            self._told_untranslated = True
+            log.warning(
+                "Whisper %s wrote %s speech down as heard instead of translating it into "
+                "English; such captions are labelled '%s'. A larger model (--model small) "
+                "translates more reliably",
+                self.options.model,
+                heard,
+                lang,
+            )
+        return lang
 
     def detect_language(self, audio: np.ndarray) -> list[tuple[str, float]]:
         """Whisper's probability for each language it knows (blocking).

@@ -1,7 +1,9 @@
 """What the translate stage translates with: a language model, or a CPU translation model.
 
 ``Engine`` is the stage's one view of either. ``LlmEngine`` sends packed canvases to a
-DiffusionGemma backend (``asking``); ``MarianEngine`` batches each language pair
+DiffusionGemma backend (``asking``); ``ServerEngine`` asks an OpenAI-compatible server
+what it serves, and talks to an ordinary chat model one line at a time
+(``engines.chat_server``); ``MarianEngine`` batches each language pair
 through CTranslate2 (``engines.marian``), on any CPU. The stage's policy - deadlines,
 stand-ins, settled words, back-off - is the same for both.
 """
@@ -19,16 +21,17 @@ from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.metrics import Metrics
 from canvascap.stages.glossary import Glossary
 from canvascap.stages.translation.asking import Answer, ShowDraft, ask, make_backend
-from canvascap.stages.translation.engines.backend import LlmBackend
+from canvascap.stages.translation.engines.backend import BackendError, LlmBackend
 from canvascap.stages.translation.engines.marian import (
     MarianModels,
     default_models_dir,
     pair_name,
 )
+from canvascap.stages.translation.engines.server_kind import ServerKind, is_diffusion_model
 from canvascap.stages.translation.options import TranslateOptions
 from canvascap.stages.translation.packing import Earlier, Job
 
-__all__ = ["Engine", "LlmEngine", "MarianEngine", "make_engine", "missing_model"]
+__all__ = ["Engine", "LlmEngine", "MarianEngine", "ServerEngine", "make_engine", "missing_model"]
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +122,81 @@ def make_engine(options: TranslateOptions, metrics: Metrics, glossary: Glossary 
         return MarianEngine(
             options.sources, options.targets, folder, _device(options.device), metrics
         )
+    if options.backend == "openai" and options.kind != "diffusion":
+        return ServerEngine(options, metrics, glossary)
     return LlmEngine(make_backend(options, metrics), glossary, options.canvas_tokens, metrics)
+
+
+class ServerEngine:
+    """An OpenAI-compatible server, asked what it serves before the first request:
+    DiffusionGemma gets packed canvases (``LlmEngine``), any other model one line per
+    request (``ChatServerEngine``)."""
+
+    def __init__(
+        self, options: TranslateOptions, metrics: Metrics, glossary: Glossary | None
+    ) -> None:
+        self.options = options
+        self.metrics = metrics
+        self.glossary = glossary
+        self.inner: Engine | None = None
+        self.server: ServerKind | None = None
+
+    @property
+    def drafts_hold(self) -> bool:
+        """The chosen engine's word; nothing holds before it is chosen."""
+        return self.inner.drafts_hold if self.inner is not None else False
+
+    def count_tokens(self, text: str) -> int:
+        """The chosen engine's count, else a safe estimate (3 characters a token)."""
+        if self.inner is not None:
+            return self.inner.count_tokens(text)
+        return max(1, -(-len(text) // 3))
+
+    async def start(self) -> None:
+        """Probe the server, choose the engine, and start it."""
+        if self.inner is None:
+            self.inner = await self._choose()
+        await self.inner.start()
+
+    async def _choose(self) -> Engine:
+        from canvascap.stages.translation.engines.chat_server import (
+            ChatServerEngine,
+            probe_server,
+            server_client,
+        )
+
+        client = server_client(self.options)
+        try:
+            async with asyncio.timeout(self.options.timeout_s):
+                self.server = await probe_server(client)
+        except TimeoutError:
+            await client.aclose()
+            raise BackendError(f"no answer within {self.options.timeout_s:g} s") from None
+        except BaseException:
+            await client.aclose()
+            raise
+        model = self.options.model or next(iter(self.server.models), "")
+        if self.options.kind == "auto" and is_diffusion_model(model):
+            await client.aclose()
+            log.info("%s serves %s: packed canvases", self.server.kind, model)
+            backend = make_backend(self.options, self.metrics)
+            return LlmEngine(backend, self.glossary, self.options.canvas_tokens, self.metrics)
+        log.info("%s serves %s, a chat model: one line per request", self.server.kind, model)
+        return ChatServerEngine(self.options, self.server, self.glossary, self.metrics, client)
+
+    async def aclose(self) -> None:
+        """Close the chosen engine."""
+        if self.inner is not None:
+            await self.inner.aclose()
+
+    async def translate(
+        self, pairs: list[tuple[Job, str]], context: list[Earlier], show_draft: ShowDraft
+    ) -> Answer:
+        """The chosen engine's lines (the stage starts the engine before asking)."""
+        if self.inner is None:
+            await self.start()
+        assert self.inner is not None
+        return await self.inner.translate(pairs, context, show_draft)
 
 
 def _device(device: str) -> str:

@@ -69,6 +69,19 @@ class Skeleton:
     def keys(self) -> list[Key]:
         return [slot.key for slot in self.slots]
 
+    def labels_held(self, text: str) -> bool:
+        """Whether every pinned ``id|lang|`` label came back where it was pinned: at the
+        start of its line, in order. A server that ignored the seed canvas writes
+        whatever it likes, so its answer must not be read by position."""
+        cursor = 0
+        for index, slot in enumerate(self.slots):
+            marker = slot.prefix if index == 0 else "\n" + slot.prefix
+            at = text.find(marker, cursor)
+            if at < 0 or (index == 0 and text[:at].strip()):
+                return False
+            cursor = at + len(marker)
+        return True
+
     def read(self, text: str) -> tuple[dict[Key, str], list[Key]]:
         """Each slot's line from the decoded canvas, found by its pinned frame in order.
 

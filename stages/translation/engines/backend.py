@@ -40,6 +40,10 @@ class LlmOptions(BaseModel):
     """Base URL of the OpenAI-compatible server (vLLM)."""
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding the server's API key, if it needs one."""
+    kind: Literal["auto", "diffusion", "chat"] = "auto"
+    """What the openai server serves: DiffusionGemma (packed canvases), an ordinary chat
+    model (one line per request), or ``auto``: DiffusionGemma when the served model's
+    name says so, a chat model otherwise."""
     tokenizer: str | None = None
     """Tokenizer for packing with the openai backend; a character estimate if unset."""
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -10,6 +10,8 @@ A pinned skeleton goes as ``vllm_xargs.diffusion_seed_canvas`` and ``diffusion_p
 built from the server's own ``/tokenize``. A server without these (an older vLLM, or
 another OpenAI-compatible server) is asked once in free text instead, says so once in
 the log, and is asked in free text from then on (``canvascap llm check`` reports it).
+So is a server that takes the fields but ignores them: an answer whose labels are not
+where they were pinned is read as free text, never by position.
 
 One pooled HTTP client; connection errors and 5xx answers are worth another attempt,
 4xx answers are not (the request itself is wrong). The answer is capped in size, and
@@ -165,7 +167,11 @@ class OpenAIBackend(LlmBackend):
             }
             try:
                 completion = await self._post({**body, "vllm_xargs": {**xargs, **pinned}})
-                return Completion(completion.text, completion.truncated, pinned=True)
+                if skeleton.labels_held(completion.text):
+                    return Completion(completion.text, completion.truncated, pinned=True)
+                # It answered but did not hold the labels: it ignores vllm_xargs.
+                self._use_free_text("its answer did not keep the pinned labels")
+                return completion
             except _Refused as refused:
                 # Maybe only the skeleton was refused: ask once without it to find out.
                 completion = await self._post(body)
