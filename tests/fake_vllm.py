@@ -19,7 +19,8 @@ seed canvas with HTTP 400, as a vLLM from before template infilling would; mode
 ``ignores_xargs`` takes the seed canvas but writes the lines in reverse order, as an
 OpenAI-compatible server that drops fields it does not know would.
 
-Given another ``model`` (an ordinary instruct model), it is vLLM serving that model:
+Given another DiffusionGemma ``model`` (a quantized checkpoint), it serves that name the
+same way. Given an ordinary instruct model, it is vLLM serving that model:
 it takes ``temperature`` and ``structured_outputs`` (refused with HTTP 400 in mode
 ``no_structured``), and answers ``Translate to Spanish: words`` with the words in
 reverse order, quoted and labelled (``Spanish: "words reversed"``), as small models
@@ -154,7 +155,7 @@ class FakeVllm:
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"error": "not found"})
                 fake.requests.append(body)
-                if fake.model != MODEL:
+                if "diffusion" not in fake.model.lower():
                     return self._chat(body)
                 problem = fake.check(body)
                 if problem:

@@ -66,13 +66,14 @@ def test_a_config_nested_thousands_deep_is_one_line_error(tmp_path) -> None:
         load_config(deep)
 
 
-def test_the_vllm_presets_serve_line_uses_the_models_published_sampler() -> None:
+@pytest.mark.parametrize("preset", ["vllm", "vllm-fp8", "vllm-nvfp4"])
+def test_the_vllm_presets_serve_line_uses_the_models_published_sampler(preset: str) -> None:
     # Users copy this line to start their server; without these flags vLLM runs a fixed
     # step count and the checkpoint's own sampler settings are ignored.
     import json
     import shlex
 
-    text = preset_path("vllm").read_text(encoding="utf-8")
+    text = preset_path(preset).read_text(encoding="utf-8")
     start = text.index("vllm serve")
     line = " ".join(
         part.lstrip("#").strip().rstrip("\\")
@@ -84,3 +85,7 @@ def test_the_vllm_presets_serve_line_uses_the_models_published_sampler() -> None
     assert overrides == {"diffusion_sampler": "entropy_bound", "diffusion_entropy_bound": 0.1}
     assert args[args.index("--attention-backend") + 1] == "TRITON_ATTN"
     assert json.loads(args[args.index("--diffusion-config") + 1])["canvas_length"] == 256
+    assert args[args.index("--max-num-seqs") + 1] == "4"
+    # The preset asks for the model the line serves.
+    served = args[args.index("serve") + 1]
+    assert load_config(preset_path(preset)).stages["translate"].options["model"] == served

@@ -8,6 +8,9 @@ import json
 import logging
 import time
 
+import pytest
+
+from canvascap.pipeline.config import load_config, preset_path
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.testing import run_stage
 from canvascap.pipeline.types import Caption
@@ -142,3 +145,16 @@ def test_llm_check_says_whether_the_server_held_the_skeleton() -> None:
     assert reports["ok"]["skeleton"] == "pinned"
     assert reports["old"]["skeleton"].startswith("free text (it refused the seed canvas")
     assert reports["old"]["lines_missing"] == 0
+
+
+@pytest.mark.parametrize("preset", ["vllm-fp8", "vllm-nvfp4"])
+def test_the_quantized_presets_pass_llm_check(preset: str) -> None:
+    model = load_config(preset_path(preset)).stages["translate"].options["model"]
+    with FakeVllm(model=model) as server:
+        done = canvascap("llm", "check", "--config", preset, "--llm-url", server.url)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["requests"].startswith("packed canvases")
+    assert report["skeleton"] == "pinned"
+    assert report["lines_missing"] == 0 and report["tokens_per_s"] > 0
+    assert report["vram_gb"] is None  # a server's memory is not seen from here

@@ -141,6 +141,11 @@ def _llm(commands: Commands) -> None:
         "target languages), and report latency, lines returned and lines missing.",
     )
     check.add_argument("--translate", metavar="LANGS", help="target languages (default: es,de)")
+    check.add_argument(
+        "--config",
+        metavar="PRESET",
+        help="take the translation settings of this preset or YAML file, e.g. vllm-fp8",
+    )
     add_llm_options(check)
     check.add_argument("-v", "--verbose", action="store_true", help="log details")
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from canvascap.pipeline.config import PipelineConfig
+from canvascap.pipeline.config import PipelineConfig, load_config
 from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.metrics import Metrics
 from canvascap.translation_setup import (
@@ -101,11 +101,16 @@ def _backend_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _llm_options(args: argparse.Namespace) -> TranslateOptions:
-    """The backend the flags name, for a one-off request (Spanish and German unless
-    ``--translate`` says otherwise)."""
+    """The backend the flags name, over the translate options of ``--config`` if given,
+    for a one-off request (Spanish and German unless either says otherwise)."""
     from canvascap.stages.translation.options import TranslateOptions
 
-    return TranslateOptions(**{"targets": _targets(args) or ["es", "de"], **_backend_options(args)})
+    preset: dict[str, object] = {}
+    if getattr(args, "config", None):
+        stage = load_config(args.config).stages.get("translate")
+        preset = dict(stage.options) if stage is not None else {}
+    targets = _targets(args) or preset.get("targets") or ["es", "de"]
+    return TranslateOptions(**{**preset, "targets": targets, **_backend_options(args)})
 
 
 def translation_request(args: argparse.Namespace) -> TranslationRequest:
@@ -148,9 +153,13 @@ def llm_check(args: argparse.Namespace) -> int:
             answer = await engine.translate(pairs, [], on_draft)
         finally:
             await engine.aclose()
+        latency = time.monotonic() - started
+        written = sum(engine.count_tokens(line) for line in answer.found.values())
         return {
-            "latency_s": round(time.monotonic() - started, 3),
+            "latency_s": round(latency, 3),
+            "tokens_per_s": round(written / latency, 1) if latency > 0 else None,
             **_what_answered(engine, answer.pinned),
+            **_gpu_memory(engine),
             "lines_returned": len(answer.found),
             "lines_missing": len(answer.missing),
             "drafts": drafts,
@@ -160,6 +169,19 @@ def llm_check(args: argparse.Namespace) -> int:
     report = asyncio.run(check())
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0 if report["lines_missing"] == 0 else 1
+
+
+def _gpu_memory(engine: object) -> dict[str, object]:
+    """GPU memory the model holds, where this process can see it (in process, on CUDA)."""
+    from canvascap.stages.translation.engine import LlmEngine
+
+    backend = engine.backend if isinstance(engine, LlmEngine) else None
+    if getattr(backend, "device", None) != "cuda":
+        where = "in the server's process" if backend is None or hasattr(backend, "client") else ""
+        return {"vram_gb": None, "vram": f"not seen from here ({where or 'CPU'})"}
+    import torch
+
+    return {"vram_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2)}
 
 
 def _what_answered(engine: object, pinned: bool) -> dict[str, object]:
