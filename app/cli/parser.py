@@ -256,6 +256,24 @@ def _bench_translate(bench_commands: Commands) -> None:
         "--mt", metavar="DIR", help="folder of ntrex128.*.txt files (e.g. ../shared/data/mt)"
     )
     translate_bench.add_argument(
+        "--cpu",
+        action="store_true",
+        help="instead: the CPU engine (Marian models) while tiny.en recognises speech: "
+        "translation lag per language, English caption latency with and without "
+        "translation, CPU per audio second and memory per pair (needs --manifest)",
+    )
+    translate_bench.add_argument(
+        "--manifest",
+        metavar="TSV",
+        help="speech clips for --cpu (e.g. ../shared/data/manifest.tsv)",
+    )
+    translate_bench.add_argument(
+        "--models", metavar="DIR", help="pair models for --cpu (default: $CANVASCAP_MODELS)"
+    )
+    translate_bench.add_argument(
+        "--runs", type=_positive_int, default=3, help="shifted runs for --cpu (3)"
+    )
+    translate_bench.add_argument(
         "--lines", type=_positive_int, default=40, help="NTREX lines to score (40)"
     )
     translate_bench.add_argument(

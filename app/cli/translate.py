@@ -211,6 +211,8 @@ def bench_translate(args: argparse.Namespace) -> int:
 
     from canvascap.bench import translation
 
+    if args.cpu:
+        return _bench_cpu(args)
     options = _llm_options(args)
     if args.quality:
         if not args.mt:
@@ -232,5 +234,22 @@ def bench_translate(args: argparse.Namespace) -> int:
         targets=list(options.targets), backend={"backend": "openai", **_backend_options(args)}
     )
     report["lag"] = translation.translation_lag(args.audio, args.config, lag_request)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _bench_cpu(args: argparse.Namespace) -> int:
+    """``bench translate --cpu``: the Marian engine beside recognition."""
+    from canvascap.bench.cpu_translation import run_cpu_translation
+    from canvascap.stages.translation.engines.marian import default_models_dir
+
+    if not args.manifest:
+        raise UserError("--cpu needs --manifest TSV, a list of English speech clips")
+    manifest = Path(args.manifest)
+    if not manifest.is_file():
+        raise UserError(f"--manifest {manifest}: no such file")
+    models = Path(args.models).expanduser() if args.models else default_models_dir()
+    targets = _targets(args) or ["es", "fr", "de"]
+    report = run_cpu_translation(manifest, models, targets, args.runs, config=args.config)
     print(json.dumps(report, indent=2))
     return 0
