@@ -175,10 +175,10 @@ def _gpu_memory(engine: object) -> dict[str, object]:
     """GPU memory the model holds, where this process can see it (in process, on CUDA)."""
     from canvascap.stages.translation.engine import LlmEngine
 
-    backend = engine.backend if isinstance(engine, LlmEngine) else None
-    if getattr(backend, "device", None) != "cuda":
-        where = "in the server's process" if backend is None or hasattr(backend, "client") else ""
-        return {"vram_gb": None, "vram": f"not seen from here ({where or 'CPU'})"}
+    device = getattr(engine.backend, "device", None) if isinstance(engine, LlmEngine) else None
+    if device != "cuda":
+        where = "runs on the CPU" if device == "cpu" else "is in the server's process"
+        return {"vram_gb": None, "vram": f"not seen from here: the model {where}"}
     import torch
 
     return {"vram_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2)}

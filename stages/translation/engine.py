@@ -21,7 +21,11 @@ from canvascap.pipeline.errors import UserError
 from canvascap.pipeline.metrics import Metrics
 from canvascap.stages.glossary import Glossary
 from canvascap.stages.translation.asking import Answer, ShowDraft, ask, make_backend
-from canvascap.stages.translation.engines.backend import BackendError, LlmBackend
+from canvascap.stages.translation.engines.backend import (
+    BackendError,
+    LlmBackend,
+    server_client,
+)
 from canvascap.stages.translation.engines.marian import (
     MarianModels,
     default_models_dir,
@@ -162,7 +166,6 @@ class ServerEngine:
         from canvascap.stages.translation.engines.chat_server import (
             ChatServerEngine,
             probe_server,
-            server_client,
         )
 
         client = server_client(self.options)

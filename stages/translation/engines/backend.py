@@ -13,17 +13,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from canvascap.pipeline.metrics import Metrics
 from canvascap.stages.translation.skeleton import Skeleton, Vocabulary
 
-__all__ = ["BackendError", "Completion", "LlmBackend", "LlmOptions", "RetryableError"]
+__all__ = [
+    "BackendError",
+    "Completion",
+    "LlmBackend",
+    "LlmOptions",
+    "RetryableError",
+    "server_client",
+]
 
 log = logging.getLogger(__name__)
 
@@ -167,3 +176,16 @@ class LlmBackend(ABC):
     ) -> Completion:
         """One attempt at a request. Raise ``RetryableError`` for transient failures and
         ``BackendError`` for the rest."""
+
+
+def server_client(options: LlmOptions) -> httpx.AsyncClient:
+    """One pooled client for the server at ``options.url``, with its API key if set."""
+    headers = {}
+    if key := os.environ.get(options.api_key_env):
+        headers["Authorization"] = f"Bearer {key}"
+    return httpx.AsyncClient(
+        base_url=options.url.rstrip("/"),
+        headers=headers,
+        timeout=httpx.Timeout(options.timeout_s, connect=min(3.0, options.timeout_s)),
+        limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+    )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Any
 
 import httpx
@@ -23,7 +22,7 @@ from canvascap.pipeline.metrics import Metrics
 from canvascap.stages.glossary import Glossary
 from canvascap.stages.translation.asking import Answer, ShowDraft
 from canvascap.stages.translation.chat_lines import chat_messages, clean_line
-from canvascap.stages.translation.engines.backend import BackendError, LlmOptions
+from canvascap.stages.translation.engines.backend import BackendError, LlmOptions, server_client
 from canvascap.stages.translation.engines.server_kind import (
     ServerKind,
     answer_text,
@@ -40,18 +39,6 @@ RETRY_TEMPERATURE = 0.7
 """How freely a line asked again is sampled."""
 MAX_PARALLEL = 4
 """Requests in flight at most, whatever the server says: more only queue there."""
-
-
-def server_client(options: LlmOptions) -> httpx.AsyncClient:
-    """One pooled client for the server at ``options.url``, with its API key if set."""
-    headers = {}
-    if key := os.environ.get(options.api_key_env):
-        headers["Authorization"] = f"Bearer {key}"
-    return httpx.AsyncClient(
-        base_url=options.url.rstrip("/"),
-        headers=headers,
-        timeout=httpx.Timeout(options.timeout_s, connect=min(3.0, options.timeout_s)),
-    )
 
 
 async def probe_server(client: httpx.AsyncClient) -> ServerKind:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from typing import Any
 
 import httpx
@@ -36,6 +35,7 @@ from canvascap.stages.translation.engines.backend import (
     LlmOptions,
     OnDraft,
     RetryableError,
+    server_client,
 )
 from canvascap.stages.translation.skeleton import Skeleton, Vocabulary, split_lines
 
@@ -53,15 +53,7 @@ class OpenAIBackend(LlmBackend):
     def __init__(self, options: LlmOptions, metrics: Metrics | None = None) -> None:
         super().__init__(options, metrics)
         self.model = options.model
-        headers = {}
-        if key := os.environ.get(options.api_key_env):
-            headers["Authorization"] = f"Bearer {key}"
-        self.client = httpx.AsyncClient(
-            base_url=options.url.rstrip("/"),
-            headers=headers,
-            timeout=httpx.Timeout(options.timeout_s, connect=min(3.0, options.timeout_s)),
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
-        )
+        self.client = server_client(options)
         self._tokenizer: Any = None
         if options.tokenizer:
             self._tokenizer = _load_tokenizer(options.tokenizer)
